@@ -1,0 +1,1 @@
+"""CyberOps-Bots digital twin: topology, fast simulator, scenarios, metrics."""
