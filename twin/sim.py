@@ -31,20 +31,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
+from twin import kernels
 from twin.availability import AvailabilityCache
 from twin.network import MIN_VULNERABILITY, UNREACHABLE, Network
 
 ACTIONS: tuple[str, ...] = ("noop", "isolate", "recover", "reset", "patch")
 """Defender action kinds, by code.  ``noop`` lets a fixed-size action vector say 'no action'."""
-NOOP, ISOLATE, RECOVER, RESET, PATCH = range(5)
-
-ATTACK_MODES: tuple[str, ...] = ("random", "recon", "penetrate", "impact")
-PENETRATE_IMPACT_P = 0.4
-PATCH_STEP = 0.5
-#: Above this many hosts, "who is linked to a compromise" uses a sparse product.
-DENSE_LIMIT = 512
+NOOP, ISOLATE, RECOVER, RESET, PATCH = (
+    kernels.NOOP, kernels.ISOLATE, kernels.RECOVER, kernels.RESET, kernels.PATCH
+)
+ATTACK_MODES: tuple[str, ...] = ("random", "recon", "penetrate", "impact")  # kernel codes 0..3
+PENETRATE_IMPACT_P = kernels.PENETRATE_IMPACT_P
+PATCH_STEP = kernels.PATCH_STEP
 
 
 @dataclass(frozen=True)
@@ -93,19 +92,10 @@ class Simulator:
         self.rng = np.random.default_rng(seed)
         n, b = network.n_nodes, self.batch
         self._rows = np.arange(b)
-        self._entry = network.entry[None, :]
+        self._mode_code = ATTACK_MODES.index(mode)
         self._hvn = network.high_value
         hops = network.hvn_hops.astype(np.float64)
-        self._neg_hops = -np.where(hops >= UNREACHABLE, 1e9, hops)[None, :]
-        adj = sp.csr_matrix(
-            (np.ones(2 * len(network.edges), np.float32),
-             (np.r_[network.edges[:, 0], network.edges[:, 1]],
-              np.r_[network.edges[:, 1], network.edges[:, 0]])),
-            shape=(n, n),
-        )
-        self._adj = adj.toarray() if n <= DENSE_LIMIT else adj
-        self._sub_onehot = np.zeros((network.n_subnets, n), dtype=bool)
-        self._sub_onehot[network.subnet_of, np.arange(n)] = True
+        self._neg_hops = -np.where(hops >= UNREACHABLE, 1e9, hops)
         self.availability_cache = AvailabilityCache(
             network, batch=b, sources=availability_sources,
             exact_limit=exact_availability_limit,
@@ -144,93 +134,49 @@ class Simulator:
 
     # --------------------------------------------------------------- defender
     def act(self, kinds: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-        """Apply one defender action per environment; returns which ones changed state.
+        """Apply defender actions; returns which ones changed the network.
 
-        ``kinds`` and ``nodes`` are ``(B,)`` integer arrays (kind codes from ``ACTIONS``).
+        ``kinds`` and ``nodes`` are ``(B,)`` (one action per environment) or ``(B, K)``
+        (K actions per environment, applied in order); kind codes from ``ACTIONS``.
         """
-        kinds = np.asarray(kinds, dtype=np.int64).reshape(self.batch)
-        nodes = np.asarray(nodes, dtype=np.int64).reshape(self.batch)
-        rows = self._rows
-        changed = np.zeros(self.batch, dtype=bool)
-        iso = self.isolated[rows, nodes]
-        m = (kinds == ISOLATE) & ~iso
-        if m.any():  # isolate: cut every link of the host
-            self.isolated[rows[m], nodes[m]] = True
-            changed |= m
-        m = (kinds == RECOVER) & iso
-        if m.any():  # recover: links come back to neighbours that are not isolated
-            self.isolated[rows[m], nodes[m]] = False
-            changed |= m
-        links_changed = changed.copy()
-        m = (kinds == RESET) & (self.compromised[rows, nodes] | self.visible[rows, nodes])
-        if m.any():  # reset: the host is clean again (and seen as clean)
-            self.compromised[rows[m], nodes[m]] = False
-            self.visible[rows[m], nodes[m]] = False
-            changed |= m
-        m = (kinds == PATCH) & (self.vulnerability[rows, nodes] > MIN_VULNERABILITY)
-        if m.any():  # patch: v <- max(v - 0.5, 0.01), which lowers 1/(2-v)
-            v = self.vulnerability[rows[m], nodes[m]]
-            self.vulnerability[rows[m], nodes[m]] = np.maximum(v - PATCH_STEP, MIN_VULNERABILITY)
-            changed |= m
-        if links_changed.any():
-            self.availability_cache.mark_dirty(rows[links_changed], self.network.subnet_of[nodes[links_changed]])
-        return changed
+        kinds = np.ascontiguousarray(kinds, dtype=np.int64).reshape(self.batch, -1)
+        nodes = np.ascontiguousarray(nodes, dtype=np.int64).reshape(self.batch, -1)
+        if kinds.size and (nodes.min() < 0 or nodes.max() >= self.network.n_nodes):
+            raise IndexError(f"host index out of range 0..{self.network.n_nodes - 1}")
+        if kinds.size and (kinds.min() < NOOP or kinds.max() > PATCH):
+            raise ValueError(f"action kind out of range 0..{PATCH}")
+        changed = np.zeros(kinds.shape, dtype=bool)
+        kernels.act_batch(
+            kinds, nodes, self.isolated, self.compromised, self.visible, self.vulnerability,
+            self.network.subnet_of, self.availability_cache.dirty, changed,
+        )
+        return changed[:, 0] if changed.shape[1] == 1 else changed
 
     # --------------------------------------------------------------- attacker
     def attackable(self) -> np.ndarray:
         """``(B, N)`` bool: hosts an attacker could try next (see module docstring)."""
-        spreading = (self.compromised & ~self.isolated).astype(np.float32)
-        if isinstance(self._adj, np.ndarray):
-            linked = spreading @ self._adj > 0
-        else:
-            linked = (self._adj @ spreading.T).T > 0
-        return ~self.compromised & ~self.isolated & (linked | self._entry)
-
-    def _choose(self, attackable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One target per environment, by the attack mode; returns (targets, valid)."""
-        rng, b, n = self.rng, self.batch, self.network.n_nodes
-        if self.mode == "random":
-            targets = np.minimum((rng.random(b) * n).astype(np.int64), n - 1)
-            return targets, np.ones(b, dtype=bool)
-        valid = attackable.any(axis=1)
-        if self.mode == "recon":
-            has = (attackable[:, None, :] & self._sub_onehot[None]).any(axis=2)  # (B,S)
-            sub = np.argmax(np.where(has, rng.random(has.shape), -1.0), axis=1)
-            pool = attackable & self._sub_onehot[sub]
-            score = np.where(pool, rng.random((b, n)), -1.0)
-        elif self.mode == "impact":
-            score = np.where(attackable, self._neg_hops + 0.5 * rng.random((b, n)), -np.inf)
-        else:  # penetrate
-            impact = rng.random(b) < PENETRATE_IMPACT_P
-            u = rng.random((b, n))
-            by_hops = self._neg_hops + 0.5 * u
-            by_vuln = self.vulnerability + 1e-9 * u
-            score = np.where(attackable, np.where(impact[:, None], by_hops, by_vuln), -np.inf)
-        return np.argmax(score, axis=1), valid
+        net = self.network
+        return kernels.attackable_batch(
+            self.compromised, self.isolated, net.csr_indptr, net.csr_indices, net.entry
+        )
 
     def attack(self, live: np.ndarray | None = None) -> None:
         """Run ``intensity`` attack attempts in the ``live`` environments (default: all)."""
-        rng, rows = self.rng, self._rows
-        live = np.ones(self.batch, dtype=bool) if live is None else live
-        self.attack_targets[:] = -1
-        self.attack_success[:] = False
-        for k in range(self.intensity):
-            need = self.mode != "random"
-            targets, valid = self._choose(self.attackable() if need else None)
-            success_u = rng.random(self.batch) * 100.0
-            detect_u = rng.random(self.batch)
-            valid &= live
-            v = self.vulnerability[rows, targets]
-            hit = valid & (100.0 / (2.0 - v) > success_u) & ~self.compromised[rows, targets]
-            self.attack_targets[valid, k] = targets[valid]
-            self.attack_success[:, k] = hit
-            if hit.any():
-                self.compromised[rows[hit], targets[hit]] = True
-                seen = hit & (detect_u < self.p_detect)
-                self.visible[rows[seen], targets[seen]] = True
+        b, n, s = self.batch, self.network.n_nodes, self.network.n_subnets
+        live = np.ones(b, dtype=bool) if live is None else np.asarray(live, dtype=bool)
+        choice = {"random": b, "recon": b * s + b * n, "impact": b * n, "penetrate": b + b * n}[self.mode]
+        draws = self.rng.random(self.intensity * (choice + 2 * b))
+        net = self.network
+        kernels.attack_batch(
+            self._mode_code, draws, s, live, self.compromised, self.visible, self.isolated,
+            self.vulnerability, net.csr_indptr, net.csr_indices, net.entry, self._neg_hops,
+            net.subnet_of, self.p_detect, self.attack_targets, self.attack_success,
+        )
 
     # ------------------------------------------------------------------- step
-    def step(self, kinds: np.ndarray | None = None, nodes: np.ndarray | None = None) -> StepMetrics:
+    def step(
+        self, kinds: np.ndarray | None = None, nodes: np.ndarray | None = None, *, availability: bool = True
+    ) -> StepMetrics:
         """Defender actions, then attacks, then metrics.
 
         ``kinds``/``nodes`` are ``(B, K)`` (K actions per environment, applied in order)
@@ -241,26 +187,27 @@ class Simulator:
         if kinds is not None:
             kinds = np.asarray(kinds, dtype=np.int64).reshape(self.batch, -1)
             nodes = np.asarray(nodes, dtype=np.int64).reshape(self.batch, -1)
-            kinds = np.where(playing[:, None], kinds, NOOP)
-            for k in range(kinds.shape[1]):
-                self.act(kinds[:, k], nodes[:, k])
+            self.act(np.where(playing[:, None], kinds, NOOP), nodes)
         self.attack(playing)
         self.hvn_lost |= playing & (self.compromised & self._hvn).any(axis=1)
         self.t += playing
-        return self.metrics()
+        return self.metrics(availability=availability)
 
     @property
     def done(self) -> np.ndarray:
         return self.hvn_lost | (self.t >= self.horizon)
 
-    def metrics(self) -> StepMetrics:
+    def metrics(self, *, availability: bool = True) -> StepMetrics:
         n = self.network.n_nodes
         comp = self.compromised.sum(axis=1)
         iso = self.isolated.sum(axis=1)
         unhealthy = (self.compromised | self.isolated).sum(axis=1)
-        avail = self.availability_cache.availability(self.isolated)
+        if availability:
+            avail = np.where(self.hvn_lost, 0.0, self.availability_cache.availability(self.isolated))
+        else:
+            avail = np.full(self.batch, np.nan)
         return StepMetrics(
-            availability=np.where(self.hvn_lost, 0.0, avail),
+            availability=avail,
             healthy_ratio=1.0 - unhealthy / n,
             compromised=comp,
             visible=self.visible.sum(axis=1),

@@ -108,19 +108,23 @@ def mark_special(
     hosts farthest from the entries (crown jewels sit deep), never an entry host.
     """
     n = g.number_of_nodes()
-    if entry + high_value > n:
-        raise NetworkError(
-            f"{entry} entry + {high_value} high-value hosts do not fit in a subnet of {n}"
-        )
     nodes = list(g.nodes)
-    if not any(g.nodes[v].get("entry") for v in nodes) and entry:
+    need_entry = entry > 0 and not any(g.nodes[v].get("entry") for v in nodes)
+    need_hvn = high_value > 0 and not any(g.nodes[v].get("high_value") for v in nodes)
+    if need_entry and entry > n:
+        raise NetworkError(f"{entry} entry hosts do not fit in a subnet of {n}")
+    if need_entry:
         cands = _entry_candidates(g)
         if len(cands) < entry:
             cands = cands + [v for v in nodes if v not in cands]
         for v in rng.choice(len(cands), size=entry, replace=False):
             g.nodes[cands[int(v)]]["entry"] = True
-    if not any(g.nodes[v].get("high_value") for v in nodes) and high_value:
+    if need_hvn:
         entries = [v for v in nodes if g.nodes[v].get("entry")]
+        if high_value > n - len(entries):
+            raise NetworkError(
+                f"{len(entries)} entry + {high_value} high-value hosts do not fit in a subnet of {n}"
+            )
         dist = nx.multi_source_dijkstra_path_length(g, entries) if entries else {}
         free = [v for v in nodes if not g.nodes[v].get("entry")]
         # farthest first; unreachable hosts count as farthest; random tie-break

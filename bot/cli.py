@@ -1,0 +1,117 @@
+"""``cyberops``: the command line, the composition root of the whole bot.
+
+Subcommands build what they need (scenario, twin, defender) and render results; any
+bad input file ends in one line on stderr naming file, field and problem, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from twin.errors import InputError
+
+EXIT_BAD_INPUT = 2
+
+
+def _add_sim(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sim",
+        help="simulate attacks and a defence on a scenario (default: the demo network)",
+        description=(
+            "Play a scenario's phases (the base, then each shift) with a defender, showing "
+            "live progress, and print a summary per phase: availability, healthy ratio, "
+            "high-value-host losses."
+        ),
+    )
+    p.add_argument("--scenario", default="demo", metavar="FILE",
+                   help="scenario file, or a shipped scenario's name (default: demo; see `cyberops scenarios`)")
+    p.add_argument("--episodes", type=int, metavar="N", help="episodes per phase (default: the scenario's)")
+    p.add_argument("--seed", type=int, metavar="S", help="random seed (default: the scenario's)")
+    p.add_argument("--defender", default="greedy", choices=["greedy", "random", "sleep"],
+                   help="who defends (default: greedy, the hand-written heuristic)")
+    p.add_argument("--json", action="store_true", help="print the phase summaries as JSON, no progress display")
+    p.set_defaults(func=_cmd_sim)
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmarks that print figures", description="Benchmarks that print figures.")
+    bsub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    s = bsub.add_parser(
+        "sim", help="simulator steps per second, one environment and batched",
+        description="Simulator throughput on one tree subnet of N hosts (recon attacker x2, "
+                    "random defender with one action per step, availability every step).",
+    )
+    s.add_argument("--nodes", type=int, default=30, metavar="N", help="hosts in the subnet (default: 30)")
+    s.add_argument("--batch", type=int, default=1024, metavar="B", help="environments in the batched run (default: 1024)")
+    s.add_argument("--steps", type=int, metavar="S", help="steps per environment (default: scaled to N)")
+    s.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=_cmd_bench_sim)
+
+
+def _add_scenarios(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scenarios", help="list the shipped scenarios", description="List the shipped scenarios.")
+    p.set_defaults(func=_cmd_scenarios)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cyberops",
+        description="CyberOps-Bots: an incident-response bot for cloud networks, with a digital twin, "
+                    "RL defence agents and a planner.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_sim(sub)
+    _add_bench(sub)
+    _add_scenarios(sub)
+    return parser
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    from bot.sim_view import run_sim
+
+    return run_sim(
+        args.scenario, episodes=args.episodes, seed=args.seed, defender=args.defender, as_json=args.json
+    )
+
+
+def _cmd_bench_sim(args: argparse.Namespace) -> int:
+    from bench.sim_bench import bench_sim
+
+    if args.nodes < 4 or args.batch < 1 or (args.steps is not None and args.steps < 1):
+        raise InputError("command line", "--nodes/--batch/--steps", "need nodes >= 4, batch >= 1, steps >= 1")
+    result = bench_sim(args.nodes, batch=args.batch, steps=args.steps, seed=args.seed)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>46}: {value}")
+    return 0
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    from twin.scenario import load_scenario, shipped_scenarios
+
+    for name, path in sorted(shipped_scenarios().items()):
+        scenario = load_scenario(path)
+        print(f"{name:<22} {scenario.description}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(f"cyberops: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("cyberops: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

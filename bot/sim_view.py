@@ -1,0 +1,97 @@
+"""Terminal view of ``cyberops sim``: a live progress display and a summary table."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rl_agents.baselines import make_defender
+from rl_agents.evaluation import PhaseSummary, play_episodes, summarise
+from twin.build import build_network
+from twin.network import Network
+from twin.scenario import load_scenario
+from twin.sim import StepMetrics
+
+
+def describe_network(net: Network) -> str:
+    return (
+        f"{net.n_nodes} hosts in {net.n_subnets} subnets, {len(net.edges)} links "
+        f"({int(net.gateway.sum())} between subnets), {int(net.entry.sum())} entry and "
+        f"{int(net.high_value.sum())} high-value hosts"
+    )
+
+
+def run_sim(
+    scenario_name: str, *, episodes: int | None, seed: int | None, defender: str, as_json: bool,
+    console: Console | None = None,
+) -> int:
+    scenario = load_scenario(scenario_name)
+    if episodes is not None and episodes < 1:
+        from twin.errors import InputError
+
+        raise InputError("command line", "--episodes", f"must be at least 1, not {episodes}")
+    console = console or Console()
+    summaries: list[PhaseSummary] = []
+    phases = scenario.phases()
+    if not as_json:
+        console.print(f"[bold]{scenario.name}[/]: {scenario.description}")
+    for phase in phases:
+        sc = phase.scenario
+        net = build_network(sc)
+        n_eps = episodes or sc.episodes
+        run_seed = sc.seed if seed is None else seed
+        agent = make_defender(defender, seed=run_seed + 1)
+        if as_json:
+            results = play_episodes(sc, agent, episodes=n_eps, seed=run_seed, network=net)
+        else:
+            console.print(
+                f"[cyan]{phase.name}[/]: {describe_network(net)}; attacker {sc.attack.mode} "
+                f"x{sc.attack.intensity}, defender {defender} with {sc.defender.actions_per_step} actions/step"
+            )
+            results = _play_live(console, phase.name, sc, agent, n_eps, run_seed, net)
+        summaries.append(summarise(phase.name, results))
+    if as_json:
+        print(json.dumps({"scenario": scenario.name, "defender": defender,
+                          "phases": [s.as_dict() for s in summaries]}))
+    else:
+        console.print(summary_table(summaries, defender))
+    return 0
+
+
+def _play_live(console, name, scenario, agent, episodes, seed, net):
+    losses = 0
+    columns = (
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(name, total=episodes, stats="")
+
+        def on_step(ep: int, step: int, m: StepMetrics) -> None:
+            nonlocal losses
+            if m.done[0]:
+                losses += bool(m.hvn_lost[0])
+                progress.advance(task)
+            progress.update(task, stats=(
+                f"ep {ep + 1} step {step:>3}  avail {m.availability[0]:.2f}  "
+                f"compromised {int(m.compromised[0]):>3} (seen {int(m.visible[0])})  "
+                f"isolated {int(m.isolated[0]):>3}  HVN losses {losses}"
+            ))
+
+        return play_episodes(scenario, agent, episodes=episodes, seed=seed, network=net, on_step=on_step)
+
+
+def summary_table(summaries: list[PhaseSummary], defender: str) -> Table:
+    table = Table(title=f"Summary (defender: {defender})")
+    for col in ("phase", "episodes", "availability", "healthy ratio", "HVN-loss rate", "mean steps", "max compromised"):
+        table.add_column(col, justify="left" if col == "phase" else "right")
+    for s in summaries:
+        table.add_row(
+            s.phase, str(s.episodes), f"{s.availability:.3f} ± {s.availability_ci95:.3f}",
+            f"{s.healthy_ratio:.3f}", f"{s.hvn_loss_rate:.0%}", f"{s.mean_steps:.1f}",
+            f"{s.mean_max_compromised:.1f}",
+        )
+    return table
