@@ -50,6 +50,27 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_cmd_bench_sim)
+    a = bsub.add_parser(
+        "availability", help="error and cost of the sampled availability estimate",
+        description="Compare the sampled availability estimate (used above 300 hosts per subnet) "
+                    "with the exact value on random isolation patterns.",
+    )
+    a.add_argument("--nodes", type=int, default=1000, metavar="N", help="hosts in the subnet (default: 1000)")
+    a.add_argument("--sources", type=int, default=128, metavar="K", help="sampled source hosts (default: 128)")
+    a.add_argument("--generator", default="tree", choices=["tree", "watts_strogatz", "fat_tree"])
+    a.add_argument("--trials", type=int, default=40, metavar="T", help="isolation patterns per level (default: 40)")
+    a.add_argument("--seed", type=int, default=0, metavar="S")
+    a.set_defaults(func=_cmd_bench_availability)
+
+
+def _cmd_bench_availability(args: argparse.Namespace) -> int:
+    from bench.availability_bench import bench_availability
+
+    if args.nodes < 4 or args.sources < 1 or args.trials < 1:
+        raise InputError("command line", "--nodes/--sources/--trials", "need nodes >= 4, sources >= 1, trials >= 1")
+    print(json.dumps(bench_availability(args.nodes, sources=args.sources, generator=args.generator,
+                                        trials=args.trials, seed=args.seed)))
+    return 0
 
 
 def _add_scenarios(sub: argparse._SubParsersAction) -> None:

@@ -64,7 +64,7 @@ def run_sim(
 def _play_live(console, name, scenario, agent, episodes, seed, net):
     losses = 0
     columns = (
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("[bold]{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
         TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
@@ -76,21 +76,23 @@ def _play_live(console, name, scenario, agent, episodes, seed, net):
                 losses += bool(m.hvn_lost[0])
                 progress.advance(task)
             progress.update(task, stats=(
-                f"ep {ep + 1} step {step:>3}  avail {m.availability[0]:.2f}  "
-                f"compromised {int(m.compromised[0]):>3} (seen {int(m.visible[0])})  "
-                f"isolated {int(m.isolated[0]):>3}  HVN losses {losses}"
+                f"step {step:>2} avail {m.availability[0]:.2f} "
+                f"comp {int(m.compromised[0])}/{int(m.visible[0])} seen "
+                f"iso {int(m.isolated[0])} lost {losses}"
             ))
 
         return play_episodes(scenario, agent, episodes=episodes, seed=seed, network=net, on_step=on_step)
 
 
 def summary_table(summaries: list[PhaseSummary], defender: str) -> Table:
-    table = Table(title=f"Summary (defender: {defender})")
-    for col in ("phase", "episodes", "availability", "healthy ratio", "HVN-loss rate", "mean steps", "max compromised"):
-        table.add_column(col, justify="left" if col == "phase" else "right")
+    table = Table(title=f"Summary (defender: {defender})", caption=(
+        "availability: mean over the horizon, 0 after an HVN loss (± 95% CI); "
+        "HVN lost: share of episodes; max comp: most hosts compromised at once"))
+    for col in ("phase", "episodes", "availability", "healthy", "HVN lost", "steps", "max comp"):
+        table.add_column(col, justify="left" if col == "phase" else "right", no_wrap=True)
     for s in summaries:
         table.add_row(
-            s.phase, str(s.episodes), f"{s.availability:.3f} ± {s.availability_ci95:.3f}",
+            s.phase, str(s.episodes), f"{s.availability:.3f}±{s.availability_ci95:.2f}",
             f"{s.healthy_ratio:.3f}", f"{s.hvn_loss_rate:.0%}", f"{s.mean_steps:.1f}",
             f"{s.mean_max_compromised:.1f}",
         )

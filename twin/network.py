@@ -28,6 +28,15 @@ class NetworkError(ValueError):
     """A network that breaks the twin's rules (no subnets, an empty subnet, ...)."""
 
 
+def _check_host(node: object, data: dict) -> None:
+    for key in ("entry", "high_value"):
+        if key in data and not isinstance(data[key], bool | np.bool_):
+            raise NetworkError(f"host {node!r}: {key} must be true or false, not {data[key]!r}")
+    v = data.get("vulnerability")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not MIN_VULNERABILITY <= v <= 1.0):
+        raise NetworkError(f"host {node!r}: vulnerability must be a number in [0.01, 1], not {v!r}")
+
+
 @dataclass(frozen=True, eq=False)
 class Network:
     """A compiled, immutable view of a network graph.
@@ -46,7 +55,7 @@ class Network:
     gateway: np.ndarray  # (E,) bool: link between two subnets
     entry: np.ndarray  # (N,) bool
     high_value: np.ndarray  # (N,) bool
-    vulnerability: np.ndarray | None  # (N,) float, or None to draw per episode
+    vulnerability: np.ndarray | None  # (N,) float, NaN where drawn per episode; None: all drawn
     index: dict[str, int] = field(repr=False)
 
     @classmethod
@@ -54,10 +63,14 @@ class Network:
         """Compile ``graph``; raises :class:`NetworkError` on a graph the twin can't run."""
         if graph.number_of_nodes() == 0:
             raise NetworkError("the network has no hosts")
+        graph = graph.copy()  # ours now: later edits by the caller cannot desync the arrays
         subnets: list[str] = []
         members: dict[str, list] = {}
         for node, data in graph.nodes(data=True):
-            sub = str(data.get("subnet", "sub0"))
+            _check_host(node, data)
+            raw = data.get("subnet", 0)
+            sub = f"sub{raw}" if isinstance(raw, int) else str(raw)
+            data["subnet"] = sub
             if sub not in members:
                 subnets.append(sub)
                 members[sub] = []
@@ -79,9 +92,9 @@ class Network:
         entry = np.array([bool(a.get("entry", False)) for a in attrs])
         high_value = np.array([bool(a.get("high_value", False)) for a in attrs])
         vulns = [a.get("vulnerability") for a in attrs]
-        vulnerability = None
-        if all(v is not None for v in vulns):
-            vulnerability = np.clip(np.array(vulns, dtype=np.float64), MIN_VULNERABILITY, 1.0)
+        vulnerability = None  # drawn per episode where not given (NaN marks those hosts)
+        if any(v is not None for v in vulns):
+            vulnerability = np.array([np.nan if v is None else v for v in vulns], dtype=np.float64)
         roles = tuple(str(a.get("role", "host")) for a in attrs)
         return cls(
             graph=graph,

@@ -120,10 +120,12 @@ class Simulator:
         if idx.size == 0:
             return
         n = self.network.n_nodes
-        if self.network.vulnerability is not None:
-            self.vulnerability[idx] = self.network.vulnerability
-        else:
+        given = self.network.vulnerability
+        if given is None or np.isnan(given).any():
             self.vulnerability[idx] = self.rng.uniform(MIN_VULNERABILITY, 1.0, (idx.size, n))
+        if given is not None:
+            known = ~np.isnan(given)
+            self.vulnerability[np.ix_(idx, np.flatnonzero(known))] = given[known]
         for arr in (self.compromised, self.visible, self.isolated):
             arr[idx] = False
         self.t[idx] = 0

@@ -159,6 +159,8 @@ def assemble(
             counts[role] = counts.get(role, 0) + 1
             label[node] = f"{sub}-{role}-{counts[role]:02d}"
         for node in g.nodes:
+            if label[node] in whole:
+                raise NetworkError(f"two hosts would share the name {label[node]!r}")
             whole.add_node(label[node], **{**g.nodes[node], "subnet": sub})
         whole.add_edges_from((label[u], label[v]) for u, v in g.edges)
     add_gateway_links(whole, names, gateway_links, rng=rng)
@@ -168,19 +170,28 @@ def assemble(
 def add_gateway_links(
     g: nx.Graph, subnets: list[str], count: int, *, rng: np.random.Generator
 ) -> None:
-    """Add ``count`` links between gateway-ish hosts of consecutive subnets (a ring)."""
+    """Add ``count`` new links between subnets, pairing consecutive subnets in a ring.
+
+    Gateway-like hosts (roles gateway, router) are preferred ends; when their pairs
+    are used up, any host of the subnet will do.  Raises when no new pair is left.
+    """
     if count <= 0 or len(subnets) < 2:
         return
     by_subnet: dict[str, list[str]] = {s: [] for s in subnets}
     for node, data in g.nodes(data=True):
         by_subnet[data["subnet"]].append(node)
+    pairs = len(subnets) if len(subnets) > 2 else 1
     for i in range(count):
-        a = subnets[i % len(subnets)]
-        b = subnets[(i + 1) % len(subnets)]
-        pick = []
-        for s in (a, b):
-            hosts = by_subnet[s]
-            pref = [h for h in hosts if g.nodes[h].get("role") in ("gateway", "router")]
-            pool = pref or hosts
-            pick.append(pool[int(rng.integers(len(pool)))])
-        g.add_edge(pick[0], pick[1])
+        a, b = subnets[i % pairs], subnets[(i % pairs + 1) % len(subnets)]
+        for pool_a, pool_b in (_gateways(g, by_subnet[a]), _gateways(g, by_subnet[b])), (by_subnet[a], by_subnet[b]):
+            free = [(x, y) for x in pool_a for y in pool_b if not g.has_edge(x, y)]
+            if free:
+                x, y = free[int(rng.integers(len(free)))]
+                g.add_edge(x, y)
+                break
+        else:
+            raise NetworkError(f"no free pair of hosts left to link subnets {a!r} and {b!r}")
+
+
+def _gateways(g: nx.Graph, hosts: list[str]) -> list[str]:
+    return [h for h in hosts if g.nodes[h].get("role") in ("gateway", "router")]
