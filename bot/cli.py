@@ -104,6 +104,8 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
 
     if args.nodes < 4 or args.batch < 1 or (args.steps is not None and args.steps < 1):
         raise InputError("command line", "--nodes/--batch/--steps", "need nodes >= 4, batch >= 1, steps >= 1")
+    if args.seed < 0:  # numpy seeds are non-negative
+        raise InputError("command line", "--seed", f"must be 0 or more, not {args.seed}")
     result = bench_sim(args.nodes, batch=args.batch, steps=args.steps, seed=args.seed)
     if args.json:
         print(json.dumps(result))

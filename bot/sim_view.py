@@ -11,6 +11,7 @@ from rich.table import Table
 from rl_agents.baselines import make_defender
 from rl_agents.evaluation import PhaseSummary, play_episodes, summarise
 from twin.build import build_network
+from twin.errors import InputError
 from twin.network import Network
 from twin.scenario import load_scenario
 from twin.sim import StepMetrics
@@ -30,17 +31,18 @@ def run_sim(
 ) -> int:
     scenario = load_scenario(scenario_name)
     if episodes is not None and episodes < 1:
-        from twin.errors import InputError
-
         raise InputError("command line", "--episodes", f"must be at least 1, not {episodes}")
+    if seed is not None and seed < 0:  # numpy seeds are non-negative
+        raise InputError("command line", "--seed", f"must be 0 or more, not {seed}")
     console = console or Console()
     summaries: list[PhaseSummary] = []
     phases = scenario.phases()
     if not as_json:
         console.print(f"[bold]{scenario.name}[/]: {scenario.description}")
-    for phase in phases:
+    # every phase's network first: a bad topology file in the last shift fails now, not after the others ran
+    networks = [build_network(phase.scenario) for phase in phases]
+    for phase, net in zip(phases, networks):
         sc = phase.scenario
-        net = build_network(sc)
         n_eps = episodes or sc.episodes
         run_seed = sc.seed if seed is None else seed
         agent = make_defender(defender, seed=run_seed + 1)

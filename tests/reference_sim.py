@@ -87,12 +87,8 @@ class ReferenceTwin:
         attrs = [graph.nodes[node] for node in order]
         self.entry = {i for i, a in enumerate(attrs) if a.get("entry", False)}
         self.high_value = {i for i, a in enumerate(attrs) if a.get("high_value", False)}
-        given = [a.get("vulnerability") for a in attrs]
-        self.fixed_vulnerability = (
-            [min(max(float(v), MIN_VULNERABILITY), 1.0) for v in given]
-            if all(v is not None for v in given)
-            else None
-        )
+        #: per host, the vulnerability the network gives it, or None: drawn each episode
+        self.given_vulnerability = [a.get("vulnerability") for a in attrs]
         # The attacker plans on the network as built, not on the defender's isolations.
         self.hops = (
             nx.multi_source_dijkstra_path_length(self.base, self.high_value)
@@ -107,11 +103,15 @@ class ReferenceTwin:
 
     # ------------------------------------------------------------------ episode
     def reset(self) -> None:
-        """A new episode: fresh vulnerabilities (drawn when the graph has none), all clean."""
-        if self.fixed_vulnerability is not None:
-            self.vulnerability = list(self.fixed_vulnerability)
-        else:
-            self.vulnerability = [float(v) for v in self.rng.uniform(MIN_VULNERABILITY, 1.0, (1, self.n))[0]]
+        """A new episode: vulnerabilities as given, drawn where not given; every host clean.
+
+        When any host lacks one, a value is drawn for every host (the given ones then win).
+        """
+        given = self.given_vulnerability
+        drawn = [None] * self.n
+        if any(v is None for v in given):
+            drawn = [float(v) for v in self.rng.uniform(MIN_VULNERABILITY, 1.0, (1, self.n))[0]]
+        self.vulnerability = [d if v is None else float(v) for v, d in zip(given, drawn)]
         self.graph = self.base.copy()
         self.compromised: set[int] = set()
         self.visible: set[int] = set()
@@ -127,6 +127,8 @@ class ReferenceTwin:
     # ----------------------------------------------------------------- defender
     def act(self, kind: str, host: int) -> bool:
         """Apply one defender action; returns whether anything changed."""
+        if kind not in ACTION_KINDS:
+            raise ValueError(f"unknown action {kind!r}")
         before = self._snapshot()
         if kind == "isolate":
             self.graph.remove_edges_from(list(self.graph.edges(host)))
@@ -142,8 +144,6 @@ class ReferenceTwin:
             self.visible.discard(host)
         elif kind == "patch":
             self.vulnerability[host] = max(self.vulnerability[host] - PATCH_STEP, MIN_VULNERABILITY)
-        elif kind != "noop":
-            raise ValueError(f"unknown action {kind!r}")
         return self._snapshot() != before
 
     def _snapshot(self) -> tuple:
@@ -222,10 +222,15 @@ class ReferenceTwin:
     def step(self, actions: list[tuple[str, int]] = ()) -> ReferenceMetrics:
         """Defender actions in order, then the attack attempts, then metrics.
 
-        A finished episode is left as it is and draws nothing (the array core still
-        draws for a finished env of its batch, so compare only steps of live episodes).
+        A finished episode is left as it is, but its attempts' numbers are still drawn
+        (and thrown away), as the protocol says.
         """
         if self.done:
+            self.last_targets = [None] * self.intensity
+            for _ in range(self.intensity):
+                self.choose_target()
+                self.rng.random(1)
+                self.rng.random(1)
             return self.metrics()
         for kind, host in actions:
             self.act(kind, host)

@@ -46,8 +46,11 @@ def _from_file(scenario: Scenario, rng: np.random.Generator) -> Network:
         sub = graph.subgraph(hosts)
         try:
             mark_special(sub, entry=topo.entry_nodes, high_value=topo.high_value_nodes, rng=rng)
-        except NetworkError as exc:
-            raise InputError(path, f"subnet {name!r}", str(exc)) from None
+        except NetworkError as exc:  # the counts come from the scenario: say so
+            raise InputError(
+                path, f"subnet {name!r}",
+                f"{exc} (topology.entry_nodes and high_value_nodes in {scenario.source}; or mark hosts in the file)",
+            ) from None
     return Network.from_graph(graph)
 
 

@@ -121,9 +121,11 @@ class RegionEnv(_SimEnv):
                    seed=kw.pop("seed", scenario.seed), **kw)
 
     def step(self, action: int):
-        if not self.action_space.contains(int(action)):
-            raise ValueError(f"action {action} is not a host index of this region (0..{len(self.hosts) - 1})")
-        return self._advance(np.array([self.kind]), self.hosts[[int(action)]])
+        a = np.asarray(action)
+        # integers only: int(2.7) would quietly act on host 2
+        if a.size != 1 or not np.issubdtype(a.dtype, np.integer) or not self.action_space.contains(int(a.item())):
+            raise ValueError(f"action {action!r} is not a host index of this region (0..{len(self.hosts) - 1})")
+        return self._advance(np.array([self.kind]), self.hosts[[int(a.item())]])
 
 
 class NetworkEnv(_SimEnv):
@@ -159,7 +161,10 @@ class NetworkEnv(_SimEnv):
         return {**super()._observe(), "subnet": self.sim.network.subnet_of.copy()}
 
     def step(self, action):
-        action = np.asarray(action, dtype=np.int64).reshape(-1, 2)
+        raw = np.asarray(action)
+        if raw.shape != self.action_space.shape or not np.issubdtype(raw.dtype, np.integer):
+            raise ValueError(f"action must be integers of shape {self.action_space.shape}: (kind, host) rows")
+        action = raw.astype(np.int64)
         if not self.action_space.contains(action):
             raise ValueError(f"action must be {self.action_space.shape} of (kind 0..{len(ACTIONS) - 1}, host)")
         return self._advance(action[:, 0], action[:, 1])

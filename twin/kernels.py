@@ -187,7 +187,9 @@ def attack_batch(
             if not valid:
                 continue
             targets[b, k] = target
-            if 100.0 / (2.0 - vuln[b, target]) > draws[tail + b] * 100.0 and not comp[b, target]:
+            # an isolated host is out of reach even for the random attacker
+            reachable = not comp[b, target] and not iso[b, target]
+            if 100.0 / (2.0 - vuln[b, target]) > draws[tail + b] * 100.0 and reachable:
                 success[b, k] = True
                 comp[b, target] = True
                 if draws[tail + bsz + b] < p_detect:

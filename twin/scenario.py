@@ -59,7 +59,7 @@ class ShiftSpec(_Strict):
 class Scenario(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
-    seed: int = 0
+    seed: int = Field(0, ge=0)  # numpy seeds are non-negative
     episodes: int = Field(50, ge=1)
     horizon: int = Field(30, ge=1, le=100_000)
     topology: TopologySpec = TopologySpec()
@@ -85,6 +85,8 @@ class Scenario(_Strict):
             merged = copy.deepcopy(base)
             for key in ("topology", "attack", "defender"):
                 merged[key].update(getattr(shift, key))
+            if shift.topology.get("generator", "file") != "file" and "file" not in shift.topology:
+                merged["topology"]["file"] = None  # a shift to a generated structure drops the base's file
             for key in ("episodes", "horizon"):
                 if getattr(shift, key) is not None:
                     merged[key] = getattr(shift, key)
@@ -128,6 +130,8 @@ def resolve_scenario(name_or_path: str) -> Path:
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """Read, parse and validate a scenario file (every shift phase included)."""
     path = resolve_scenario(str(name_or_path))
+    if path.is_dir():
+        raise InputError(path, "", "is a folder, not a scenario file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -135,7 +139,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(path, "", f"cannot read: {exc}") from None
     data = parse_document(text, path)
-    scenario = _validate(data, str(path), str(path.parent))
+    # absolute, so topology.file still resolves if the working folder changes later
+    scenario = _validate(data, str(path), str(path.absolute().parent))
     scenario.phases()  # validates every shift's merged scenario too
     return scenario
 
@@ -150,10 +155,12 @@ def parse_document(text: str, path: Path) -> Any:
     """JSON for ``.json`` files, YAML otherwise; syntax errors name the line."""
     try:
         if path.suffix == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
+            return json.loads(text, object_pairs_hook=_unique_keys)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except json.JSONDecodeError as exc:
         raise InputError(path, f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
+    except _DuplicateKey as exc:
+        raise InputError(path, "", f"invalid JSON: duplicate key {exc.key!r}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
@@ -161,26 +168,91 @@ def parse_document(text: str, path: Path) -> Any:
         raise InputError(path, where, f"invalid YAML: {problem}") from None
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON objects may not repeat a key: the later value would silently win."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that rejects a repeated key (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                repeated = key in seen
+                seen.add(key)
+            except TypeError:  # unhashable: the base class reports it
+                continue
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _kind(value: Any) -> str:
+    """How a wrong value reads in an error message."""
+    if value is None:
+        return "null"
+    return {list: "a list", dict: "a mapping", str: "a string"}.get(type(value), repr(value))
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    """A pydantic location as a field path: ``shifts[0].topology.file``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out
+
+
+_NOT_IN_FILE = ("base_dir", "source")
+
+
 def _validate(data: Any, source: str, base_dir: str, prefix: str = "") -> Scenario:
     if not isinstance(data, dict):
-        raise InputError(source, prefix.rstrip("."), "expected a mapping of scenario fields")
+        got = "an empty document" if data is None else _kind(data)
+        raise InputError(source, prefix.rstrip("."), f"expected a mapping of scenario fields, got {got}")
+    for key in _NOT_IN_FILE:  # set by the loader; a file must not smuggle them in
+        if key in data:
+            raise InputError(source, prefix + key, "unknown key")
     try:
         scenario = Scenario.model_validate({**data, "base_dir": base_dir, "source": source})
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = prefix + ".".join(str(p) for p in err["loc"]) if err["loc"] else prefix.rstrip(".")
+        field = prefix + _field(err["loc"]) if err["loc"] else prefix.rstrip(".")
         problem = _problem(err)
         more = len(exc.errors()) - 1
         if more:
             problem += f" (and {more} more problem{'s' if more > 1 else ''})"
         raise InputError(source, field, problem) from None
-    _check_counts(scenario, prefix)
+    _check_topology(scenario, prefix)
     return scenario
 
 
 def _problem(err: dict[str, Any]) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown key"
+    if err["type"] == "missing":
+        return "missing (required)"
+    if err["type"] in ("model_type", "dict_type"):
+        return f"expected a mapping, got {_kind(err['input'])}"
+    if err["type"] == "list_type":
+        return f"expected a list, got {_kind(err['input'])}"
     if err["type"] == "literal_error":
         allowed = err.get("ctx", {}).get("expected", "")
         return f"{err['input']!r} is not one of {allowed}"
@@ -189,11 +261,15 @@ def _problem(err: dict[str, Any]) -> str:
     return f"{err['msg'].rstrip('.')}{got}"
 
 
-def _check_counts(scenario: Scenario, prefix: str) -> None:
+def _check_topology(scenario: Scenario, prefix: str) -> None:
+    """What one field alone cannot say: the file is there, the special hosts fit a subnet."""
     topo = scenario.topology
     if topo.generator == "file":
         if not topo.file:
             raise InputError(scenario.source, f"{prefix}topology.file", "required when generator is 'file'")
+        path = scenario.topology_file()
+        if path is None or not path.is_file():  # now, not when a later phase gets to build it
+            raise InputError(scenario.source, f"{prefix}topology.file", f"no such file: {path}")
         return
     if topo.file:
         raise InputError(

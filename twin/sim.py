@@ -12,7 +12,8 @@ Rules (ARCHITECTURE.md, Yawning Titan's model as the CyberOps-Bots paper uses it
 * A host is *attackable* when it is not compromised, not isolated, and is either an
   entry host or linked (by an up link) to a truly compromised host.  Attacks on a host
   the attacker already holds would be wasted, and an isolated host is cut off from the
-  internet as well as from its neighbours, so neither is a target.
+  internet as well as from its neighbours, so neither is a target.  The ``random``
+  attacker picks any host uniformly; its attempt fails on a held or isolated host.
 * A new compromise is seen by the defender with probability ``p_detect``, at the
   moment it happens; an unseen compromise stays unseen until the host is reset.
 * Each step: the defender's actions in order, then ``intensity`` attack attempts one
@@ -23,7 +24,12 @@ Random draws follow a fixed protocol so that a slow reference implementation (in
 ``tests/``) can replay the very same trajectory; each attack attempt draws, in order:
 ``random`` — ``u(B)``; ``recon`` — ``u(B,S)`` then ``u(B,N)``; ``impact`` — ``u(B,N)``;
 ``penetrate`` — ``u(B)`` then ``u(B,N)``; then every mode draws ``u(B)`` for success and
-``u(B)`` for detection.  Draws happen even when no host is attackable.
+``u(B)`` for detection.  Draws happen even when no host is attackable, and for
+environments whose episode is over.  All attempts of a step come from one block of
+draws in that order (the same numbers as drawing them one by one).
+
+The per-host work (actions, target choice, the attackable set) runs in the compiled
+kernels of :mod:`twin.kernels`; this class owns the state and the protocol.
 """
 
 from __future__ import annotations

@@ -18,10 +18,12 @@ from twin.sim import ACTIONS, ATTACK_MODES, Simulator
 from twin.topology import assemble, fat_tree, tree, watts_strogatz
 
 
-def _with_fixed_vulnerabilities(net: Network, rng: np.random.Generator) -> Network:
+def _with_given_vulnerabilities(net: Network, rng: np.random.Generator, share: float) -> Network:
+    """The network, with a vulnerability given for about ``share`` of its hosts."""
     g = net.graph.copy()
     for node in g.nodes:
-        g.nodes[node]["vulnerability"] = float(rng.uniform(0.01, 1.0))
+        if rng.random() < share:
+            g.nodes[node]["vulnerability"] = float(rng.uniform(0.01, 1.0))
     return Network.from_graph(g)
 
 
@@ -31,12 +33,13 @@ def make_network(topology: str, seed: int) -> Network:
         return assemble([tree(12, rng) for _ in range(3)], entry=2, high_value=1, rng=rng)
     if topology == "watts_strogatz":
         return assemble([watts_strogatz(24, rng)], entry=2, high_value=2, rng=rng)
-    if topology == "fat_tree":  # also: vulnerabilities fixed by the network, not drawn
+    if topology == "fat_tree":  # also: every vulnerability given by the network
         net = assemble([fat_tree(20, rng) for _ in range(2)], entry=2, high_value=1, rng=rng)
-        return _with_fixed_vulnerabilities(net, rng)
-    if topology == "gateway_links":
-        return assemble([tree(14, rng), watts_strogatz(12, rng)], entry=1, high_value=1,
-                        gateway_links=3, rng=rng)
+        return _with_given_vulnerabilities(net, rng, share=1.0)
+    if topology == "gateway_links":  # also: some vulnerabilities given, the rest drawn
+        net = assemble([tree(14, rng), watts_strogatz(12, rng)], entry=1, high_value=1,
+                       gateway_links=3, rng=rng)
+        return _with_given_vulnerabilities(net, rng, share=0.5)
     raise ValueError(topology)
 
 
@@ -51,7 +54,10 @@ def random_actions(defender: np.random.Generator, n: int) -> tuple[np.ndarray, n
 
 
 def play_both(net: Network, *, mode: str, intensity: int, seed: int, episodes: int = 2) -> dict:
-    """Play the core and the reference side by side; fail at the first difference."""
+    """Play the core and the reference side by side; fail at the first difference.
+
+    Each episode ends with one more step after it is over (frozen, yet drawing its numbers).
+    """
     horizon = (6, 12, 25)[seed % 3]  # short ones so that some episodes reach the horizon
     sim = Simulator(net, mode=mode, intensity=intensity, p_detect=0.5, horizon=horizon, seed=seed)
     ref = ReferenceTwin(net.graph, mode=mode, intensity=intensity, p_detect=0.5, horizon=horizon,
@@ -60,7 +66,9 @@ def play_both(net: Network, *, mode: str, intensity: int, seed: int, episodes: i
     defender = np.random.default_rng(10_000 + seed)
     seen = {"steps": 0, "hvn_lost": 0, "horizon": 0, "compromised": 0, "isolated": 0}
     for episode in range(episodes):
-        for step in range(horizon):
+        steps_over = step = 0
+        while steps_over < 2:  # play it out, then one step more
+            step += 1
             kinds, nodes = random_actions(defender, net.n_nodes)
             got = sim.step(kinds[None], nodes[None])
             want = ref.step([(ACTIONS[k], int(h)) for k, h in zip(kinds, nodes)])
@@ -79,9 +87,9 @@ def play_both(net: Network, *, mode: str, intensity: int, seed: int, episodes: i
             seen["steps"] += 1
             seen["compromised"] += want.compromised
             seen["isolated"] += want.isolated
-            if want.done:
+            steps_over += want.done
+            if steps_over == 1:
                 seen["hvn_lost" if want.hvn_lost else "horizon"] += 1
-                break
         sim.reset()
         ref.reset()
     return seen

@@ -130,6 +130,19 @@ def test_vulnerabilities_are_drawn_per_episode_in_0_01_to_1_when_the_network_has
     assert not np.array_equal(first, sim.vulnerability)
 
 
+def test_a_given_vulnerability_is_kept_every_episode_and_the_rest_are_drawn() -> None:
+    g = nx.path_graph(["a", "b", "c"])
+    nx.set_node_attributes(g, {"a": True}, "entry")
+    g.nodes["b"]["vulnerability"] = 0.3
+    sim = Simulator(Network.from_graph(g), intensity=0, batch=50, seed=27)
+    for _ in range(2):
+        assert (sim.vulnerability[:, 1] == 0.3).all()
+        assert len(np.unique(sim.vulnerability[:, [0, 2]])) == 100
+        drawn = sim.vulnerability.copy()
+        sim.reset()
+        assert not np.array_equal(drawn[:, [0, 2]], sim.vulnerability[:, [0, 2]])
+
+
 # ----------------------------------------------------------------- detection
 @pytest.mark.parametrize("p_detect", [0.0, 0.3, 0.8, 1.0])
 def test_a_new_compromise_is_seen_with_probability_p_detect(p_detect: float) -> None:
@@ -494,6 +507,21 @@ def test_the_simulators_availability_follows_isolations_through_act(seed: int) -
         sim.act(np.array([kind]), np.array([rng.integers(net.n_nodes)]))
         names = {net.names[i] for i in np.flatnonzero(sim.isolated[0])}
         assert sim.metrics().availability[0] == pytest.approx(nx_availability(net, names), rel=1e-9)
+
+
+def test_gateway_links_do_not_count_toward_a_subnets_availability() -> None:
+    # a1..a3 reach each other only through b1 in the other subnet: that is no path
+    net = build(
+        [("a1", "a2"), ("a2", "b1"), ("a3", "b1"), ("b1", "b2")],
+        subnet={"a1": "s0", "a2": "s0", "a3": "s0", "b1": "s1", "b2": "s1"},
+    )
+    assert net.gateway.sum() == 2
+    sim = Simulator(net, intensity=0, seed=0)
+    do(sim, ISOLATE, "b1")
+    assert sim.availability_cache.ratios(sim.isolated)[0].tolist() == [1.0, 0.0]
+    assert sim.metrics().availability[0] == 0.5
+    do(sim, ISOLATE, "a3")  # no link of its own subnet: nothing lost there
+    assert sim.metrics().availability[0] == 0.5
 
 
 def test_a_subnet_with_no_links_as_built_counts_as_fully_available() -> None:
