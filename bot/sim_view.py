@@ -79,8 +79,8 @@ def _play_live(console, name, scenario, agent, episodes, seed, net):
                 progress.advance(task)
             progress.update(task, stats=(
                 f"step {step:>2} avail {m.availability[0]:.2f} "
-                f"comp {int(m.compromised[0])}/{int(m.visible[0])} seen "
-                f"iso {int(m.isolated[0])} lost {losses}"
+                f"compromised {int(m.compromised[0])} ({int(m.visible[0])} seen) "
+                f"isolated {int(m.isolated[0])} · HVN lost in {losses} episodes"
             ))
 
         return play_episodes(scenario, agent, episodes=episodes, seed=seed, network=net, on_step=on_step)

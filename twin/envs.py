@@ -132,7 +132,7 @@ class NetworkEnv(_SimEnv):
     """The whole network; each step up to ``actions_per_step`` (kind, host) pairs.
 
     An action is an array of shape ``(K, 2)``: rows of (kind code from ``ACTIONS``,
-    host index); kind 0 (``noop``) pads unused slots.
+    host index); kind 0 (``noop``) pads unused slots, and is the only kind when the budget is 0.
     """
 
     def __init__(
@@ -146,7 +146,8 @@ class NetworkEnv(_SimEnv):
             "subnet": spaces.Box(0, network.n_subnets - 1, shape=(network.n_nodes,), dtype=np.int64),
         })
         k = max(1, actions_per_step)
-        self.action_space = spaces.MultiDiscrete(np.tile([len(ACTIONS), network.n_nodes], (k, 1)))
+        kinds = len(ACTIONS) if actions_per_step > 0 else 1  # no budget: one slot that can only say noop
+        self.action_space = spaces.MultiDiscrete(np.tile([kinds, network.n_nodes], (k, 1)))
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, *, network: Network | None = None, **kw) -> NetworkEnv:
@@ -166,7 +167,8 @@ class NetworkEnv(_SimEnv):
             raise ValueError(f"action must be integers of shape {self.action_space.shape}: (kind, host) rows")
         action = raw.astype(np.int64)
         if not self.action_space.contains(action):
-            raise ValueError(f"action must be {self.action_space.shape} of (kind 0..{len(ACTIONS) - 1}, host)")
+            kinds, hosts = self.action_space.nvec[0] - 1
+            raise ValueError(f"action rows must be (kind 0..{kinds}, host 0..{hosts}), got {action.tolist()}")
         return self._advance(action[:, 0], action[:, 1])
 
 

@@ -118,11 +118,13 @@ def shipped_scenarios() -> dict[str, Path]:
 def resolve_scenario(name_or_path: str) -> Path:
     """A shipped scenario's name (``paper-base``) or a path to a scenario file."""
     path = Path(name_or_path)
-    if path.suffix in SCENARIO_SUFFIXES or path.exists():
+    if path.suffix in SCENARIO_SUFFIXES or path.is_file():
         return path
     shipped = shipped_scenarios()
-    if name_or_path in shipped:
+    if name_or_path in shipped:  # even where a folder of that name is in the way
         return shipped[name_or_path]
+    if path.exists():
+        return path  # a folder: load_scenario says so
     known = ", ".join(sorted(shipped))
     raise InputError(name_or_path, "", f"no such file, and not a shipped scenario ({known})")
 

@@ -215,6 +215,16 @@ def test_network_env_rejects_bad_kinds_hosts_and_shapes(two_regions):
     assert env.sim.t[0] == 0
 
 
+def test_a_network_env_with_no_action_budget_accepts_only_noop(two_regions):
+    env = NetworkEnv(two_regions, actions_per_step=0, intensity=0, seed=0)
+    env.reset()
+    assert env.action_space.shape == (1, 2)
+    env.step(noop(env))
+    with pytest.raises(ValueError):
+        env.step(np.array([[ISOLATE, 0]]))
+    assert not env.sim.isolated.any() and env.sim.t[0] == 1
+
+
 def test_envs_reject_unknown_action_kinds_and_regions(two_regions):
     with pytest.raises(ValueError, match="action must be one of"):
         RegionEnv(two_regions, action="scan")

@@ -377,6 +377,12 @@ def test_a_folder_is_not_a_scenario_file(tmp_path):
         load_scenario(tmp_path)
 
 
+def test_a_shipped_name_wins_over_a_folder_of_that_name_in_the_working_folder(tmp_path, monkeypatch):
+    (tmp_path / "paper-base").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_scenario("paper-base").name == "paper-base"
+
+
 def test_an_unknown_scenario_name_lists_the_shipped_ones():
     with pytest.raises(InputError) as caught:
         load_scenario("no-such-scenario")
