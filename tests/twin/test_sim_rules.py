@@ -13,29 +13,11 @@ from twin.network import UNREACHABLE, Network
 from twin.sim import ISOLATE, NOOP, PATCH, RECOVER, RESET, Simulator
 from twin.topology import assemble, fat_tree, tree, watts_strogatz
 
+from tiny import tiny_network
+
 
 # ----------------------------------------------------------------- helpers
-def build(
-    edges: list[tuple[str, str]],
-    *,
-    entry: tuple[str, ...] = (),
-    high_value: tuple[str, ...] = (),
-    vulnerability: float | dict[str, float] | None = 1.0,
-    subnet: dict[str, str] | None = None,
-    hosts: tuple[str, ...] = (),
-) -> Network:
-    """A named network; ``vulnerability`` is one value for all, per host, or None (drawn)."""
-    g = nx.Graph()
-    for h in dict.fromkeys([*hosts, *(h for e in edges for h in e)]):
-        g.add_node(
-            h, subnet=(subnet or {}).get(h, "s0"), role="host",
-            entry=h in entry, high_value=h in high_value,
-        )
-        if vulnerability is not None:
-            v = vulnerability[h] if isinstance(vulnerability, dict) else vulnerability
-            g.nodes[h]["vulnerability"] = v
-    g.add_edges_from(edges)
-    return Network.from_graph(g)
+build = tiny_network
 
 
 def hold(sim: Simulator, *names: str) -> None:
