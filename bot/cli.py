@@ -73,6 +73,44 @@ def _cmd_bench_availability(args: argparse.Namespace) -> int:
     return 0
 
 
+TRAINABLE_AGENTS = ("fortify", "block", "purge", "recover")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train one per-region RL agent (PPO) on random regions of the twin",
+        description="Train one of the four per-region agents (fortify=patch, block=isolate, purge=reset, "
+                    "recover=recover) with PPO on random regions (structure, size, attacker, intensity), "
+                    "showing progress; writes metrics.csv, summary.json, the weights and manifest.json to the "
+                    "run folder.",
+    )
+    p.add_argument("--agent", required=True, metavar="{" + ",".join(TRAINABLE_AGENTS) + "}",
+                   help="which agent to train")
+    p.add_argument("--steps", type=int, default=300_000, metavar="N",
+                   help="environment steps to train for (default: 300000)")
+    p.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default: 1)")
+    p.add_argument("--out", metavar="DIR", help="run folder (default: runs/<agent>-<seed>)")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    if args.agent not in TRAINABLE_AGENTS:
+        raise InputError("command line", "--agent", f"unknown agent {args.agent!r}; choose one of {', '.join(TRAINABLE_AGENTS)}")
+    if args.steps < 1:
+        raise InputError("command line", "--steps", f"must be 1 or more, not {args.steps}")
+    if args.seed < 0:  # numpy seeds are non-negative
+        raise InputError("command line", "--seed", f"must be 0 or more, not {args.seed}")
+    from rl_agents.ppo import Args, train
+
+    out = args.out or f"runs/{args.agent}-{args.seed}"
+    summary = train(Args(agent=args.agent, steps=args.steps, seed=args.seed), out)
+    held = summary["held_out"]
+    print(f"{args.agent}: {summary['steps']} steps in {summary['wall_seconds']} s; held-out return "
+          f"{held['agent']['episode_return']:.2f} (random host {held['random_valid_host']['episode_return']:.2f}); "
+          f"weights and manifest in {out}")
+    return 0
+
+
 def _add_scenarios(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scenarios", help="list the shipped scenarios", description="List the shipped scenarios.")
     p.set_defaults(func=_cmd_scenarios)
@@ -88,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sim(sub)
     _add_bench(sub)
     _add_scenarios(sub)
+    _add_train(sub)
     return parser
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from rl_agents.baselines import make_defender
@@ -66,8 +66,8 @@ def run_sim(
 def _play_live(console, name, scenario, agent, episodes, seed, net):
     losses = 0
     columns = (
-        TextColumn("[bold]{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
+        TextColumn("[bold]{task.description}"), BarColumn(bar_width=12), MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
     )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(name, total=episodes, stats="")
@@ -78,9 +78,8 @@ def _play_live(console, name, scenario, agent, episodes, seed, net):
                 losses += bool(m.hvn_lost[0])
                 progress.advance(task)
             progress.update(task, stats=(
-                f"step {step:>2} avail {m.availability[0]:.2f} "
-                f"compromised {int(m.compromised[0])} ({int(m.visible[0])} seen) "
-                f"isolated {int(m.isolated[0])} · HVN lost in {losses} episodes"
+                f"avail {m.availability[0]:.2f} · comp {int(m.compromised[0])} "
+                f"({int(m.visible[0])} seen) · iso {int(m.isolated[0])} · HVN lost {losses}"
             ))
 
         return play_episodes(scenario, agent, episodes=episodes, seed=seed, network=net, on_step=on_step)
