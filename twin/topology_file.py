@@ -10,13 +10,12 @@ field path (``subnets[1].hosts[3].vulnerability``) and the problem, so a typo in
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any, NoReturn
 
 import networkx as nx
-import yaml
 
+from twin.documents import parse_document
 from twin.errors import InputError
 from twin.network import MIN_VULNERABILITY
 
@@ -25,22 +24,6 @@ _NODE_KEYS = {"id", "name", "subnet", "role", "entry", "high_value", "vulnerabil
 _INVENTORY_KEYS = {"subnets", "links"}
 _SUBNET_KEYS = {"name", "hosts", "links"}
 _HOST_KEYS = {"name", "role", "entry", "high_value", "vulnerability"}
-
-
-class _StrictYamlLoader(yaml.SafeLoader):
-    """A SafeLoader that reads only true/false as booleans, as YAML 1.2 does.
-
-    PyYAML's YAML 1.1 default would let ``entry: yes`` pass and turn a host ``no`` into False.
-    """
-
-
-_StrictYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_StrictYamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
 
 
 def _kind(value: Any) -> str:
@@ -132,19 +115,7 @@ def _parse(path: Path) -> Any:
         raise InputError(path, "", "not UTF-8 text") from None
     except OSError as exc:  # missing file, a folder, no permission, ...
         raise InputError(path, "", f"cannot read: {exc.strerror or exc}") from None
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            problem = f"invalid JSON: {exc.msg} (column {exc.colno})"
-            raise InputError(path, f"line {exc.lineno}", problem) from None
-    try:
-        return yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(path, where, f"invalid YAML: {problem}") from None
+    return parse_document(text, path)
 
 
 def load_topology_file(path: str | Path) -> nx.Graph:
