@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from rl_agents.baselines import make_defender
+from rl_agents.defenders import make_defender
 from rl_agents.evaluation import PhaseSummary, play_episodes, summarise
 from twin.build import build_network
 from twin.errors import InputError

@@ -84,12 +84,3 @@ class GreedyDefender:
             for k, (kind, node) in enumerate(plan[:budget]):
                 kinds[b, k], nodes[b, k] = kind, node
         return kinds, nodes
-
-
-DEFENDERS = {"sleep": SleepDefender, "random": RandomDefender, "greedy": GreedyDefender}
-
-
-def make_defender(name: str, *, seed: int | None = None) -> Defender:
-    if name not in DEFENDERS:
-        raise ValueError(f"unknown defender {name!r}; choose one of {', '.join(DEFENDERS)}")
-    return RandomDefender(seed=seed) if name == "random" else DEFENDERS[name]()

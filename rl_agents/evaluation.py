@@ -13,6 +13,7 @@ import numpy as np
 
 from rl_agents.baselines import Defender
 from twin.build import build_network, build_simulator
+from twin.envs import paper_reward
 from twin.network import Network
 from twin.scenario import Scenario
 from twin.sim import NOOP, StepMetrics
@@ -29,6 +30,7 @@ class EpisodeResult:
     final_compromised: int
     final_isolated: int
     actions: int  # atomic defender actions taken (no-ops not counted)
+    episode_return: float  # sum of the paper's reward (twin.envs.paper_reward) over the steps
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,16 @@ def play_episodes(
         sim.reset()
         avail_sum = healthy_sum = 0.0
         max_comp = actions = steps = 0
+        episode_return = 0.0
+        counts = (0, 0)
         metrics = None
         while not sim.done[0]:
             kinds, nodes = defender.act(sim, budget)
             metrics = sim.step(kinds, nodes)
             actions += int(np.count_nonzero(kinds != NOOP))
+            now = (int(metrics.visible[0]), int(metrics.isolated[0]))
+            episode_return += paper_reward(counts, now, bool(metrics.hvn_lost[0]))
+            counts = now
             steps += 1
             avail_sum += float(metrics.availability[0])
             healthy_sum += float(metrics.healthy_ratio[0])
@@ -90,6 +97,7 @@ def play_episodes(
                 final_compromised=int(metrics.compromised[0]),
                 final_isolated=int(metrics.isolated[0]),
                 actions=actions,
+                episode_return=episode_return,
             )
         )
     return results

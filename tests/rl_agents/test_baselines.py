@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rl_agents.baselines import GreedyDefender, RandomDefender, SleepDefender, make_defender
+from rl_agents.baselines import GreedyDefender, RandomDefender, SleepDefender
+from rl_agents.defenders import make_defender
 from rl_agents.evaluation import play_episodes, summarise
 from twin.scenario import load_scenario
 from twin.sim import ISOLATE, NOOP, PATCH, RECOVER, RESET, Simulator

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from rl_agents.baselines import SleepDefender, make_defender
+from rl_agents.baselines import SleepDefender
+from rl_agents.defenders import make_defender
 from rl_agents.evaluation import EpisodeResult, PhaseSummary, play_episodes, summarise
 from twin.scenario import scenario_from_dict
 from twin.sim import ISOLATE, NOOP, Simulator
@@ -37,7 +38,7 @@ class IsolateOnce:
 
 def result(availability: float, lost: bool = False, steps: int = 30) -> EpisodeResult:
     return EpisodeResult(episode=0, steps=steps, availability=availability, healthy_ratio=0.5, hvn_lost=lost,
-                         max_compromised=2, final_compromised=1, final_isolated=0, actions=0)
+                         max_compromised=2, final_compromised=1, final_isolated=0, actions=0, episode_return=0.0)
 
 
 # ------------------------------------------------------------ play_episodes
@@ -116,3 +117,15 @@ def test_summary_means_rates_and_a_95_percent_interval_over_episodes():
 
 def test_identical_episodes_have_a_zero_interval():
     assert summarise("x", [result(0.5)] * 3).availability_ci95 == 0.0
+
+
+def test_the_episode_return_sums_the_paper_reward_and_counts_the_hvn_loss_penalty(tiny_network):
+    from twin.envs import HVN_LOSS_PENALTY
+    from twin.scenario import scenario_from_dict
+
+    # an entry host next to the high-value host, vulnerability 1: lost at the first step
+    net = tiny_network([("door", "crown")], entry=("door",), high_value=("crown",))
+    sc = scenario_from_dict({"name": "t", "episodes": 1, "horizon": 5, "attack": {"mode": "impact", "intensity": 2, "p_detect": 0.0}})
+    [result] = play_episodes(sc, SleepDefender(), network=net, seed=0)
+    assert result.hvn_lost and result.steps == 1
+    assert result.episode_return == HVN_LOSS_PENALTY

@@ -1,0 +1,157 @@
+"""The hierarchical defender: a tactical planner allocates the four pretrained agents to regions.
+
+This is the paper's two-level design.  The upper level reads a few numbers per region
+(subnet) — what the defender can see, never the true compromise — and turns the
+action budget into a list of (agent, region) slots; the lower level is the four
+per-region RL agents (:mod:`rl_agents.weights`), each choosing one host of its
+region for its one kind of action.  The LangGraph planner (``graph/``) calls the same
+:class:`TacticalPlanner` for its embedded plan, and may add its own slots.
+
+Allocation rules, in priority order (the paper's rule stand-in, sharpened):
+
+1. **Block** a region whose nearest seen, still-linked compromise is one hop from a
+   high-value host and got closer since the last step: cut it off first.
+2. **Purge** every seen compromise, regions nearest a high-value host first, one slot
+   per seen compromise (a reset clears it; nothing else does).
+3. **Recover** regions with clean isolated hosts once no seen compromise there is
+   within two hops of a high-value host (bring service back when it is safe).
+4. **Fortify** with what is left: regions by threat (seen compromises, then fewest
+   hops to a high-value host), then by unpatched vulnerability near high-value hosts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rl_agents.policy import AGENT_ACTIONS, action_mask
+from rl_agents.weights import RegionAgent, load_agent
+from twin.network import UNREACHABLE, Network
+from twin.observation import FeatureBuilder, edge_index
+from twin.sim import ACTIONS, NOOP, Simulator
+
+FAR = 10**6
+
+
+@dataclass(frozen=True)
+class RegionView:
+    """What the planner knows of one region at one step (the defender's view)."""
+
+    region: int
+    seen: int  # compromises seen
+    seen_linked: int  # seen compromises still linked (not isolated)
+    isolated_clean: int  # isolated hosts with no seen compromise
+    critical_distance: int  # fewest hops from a seen linked compromise to a high-value host (FAR: none)
+    approach: int  # how many hops closer that got since the previous step (0 if none)
+    exposure: float  # unpatched vulnerability of hosts within 2 hops of a high-value host
+
+
+def region_views(sim: Simulator, b: int, previous: dict[int, int] | None = None) -> list[RegionView]:
+    """The planner's per-region view of twin ``b``; ``previous`` maps region -> last critical distance."""
+    net = sim.network
+    hops = np.where(net.hvn_hops >= UNREACHABLE, FAR, net.hvn_hops)
+    seen, iso = sim.visible[b], sim.isolated[b]
+    views = []
+    for s in range(net.n_subnets):
+        sl = net.subnet_slice(s)
+        linked = seen[sl] & ~iso[sl]
+        dist = int(hops[sl][linked].min()) if linked.any() else FAR
+        before = (previous or {}).get(s, FAR)
+        near = hops[sl] <= 2
+        views.append(RegionView(
+            region=s,
+            seen=int(seen[sl].sum()),
+            seen_linked=int(linked.sum()),
+            isolated_clean=int((iso[sl] & ~seen[sl]).sum()),
+            critical_distance=dist,
+            approach=max(0, min(before, FAR) - dist) if dist < FAR and before < FAR else 0,
+            exposure=float((sim.vulnerability[b, sl][near] - 0.01).sum()),
+        ))
+    return views
+
+
+class TacticalPlanner:
+    """Turns region views and an action budget into ``[(agent, region), ...]`` slots."""
+
+    def allocate(self, views: list[RegionView], budget: int) -> list[tuple[str, int]]:
+        slots: list[tuple[str, int]] = []
+        by_threat = sorted(views, key=lambda v: (v.critical_distance, -v.seen, v.region))
+        for v in by_threat:  # 1. block the last hop
+            if v.critical_distance <= 1 and v.approach > 0:
+                slots.append(("block", v.region))
+        for v in by_threat:  # 2. purge every seen compromise
+            slots += [("purge", v.region)] * v.seen
+        for v in by_threat:  # 3. recover when it is safe
+            if v.isolated_clean and v.critical_distance > 2:
+                slots += [("recover", v.region)] * v.isolated_clean
+        if len(slots) < budget:  # 4. fortify the most threatened, then most exposed regions
+            order = sorted(views, key=lambda v: (v.critical_distance, -v.seen, -v.exposure, v.region))
+            while len(slots) < budget and order:
+                slots += [("fortify", v.region) for v in order][: budget - len(slots)]
+        return slots[:budget]
+
+
+class HierarchicalDefender:
+    """Planner + the four pretrained agents, acting through the Defender protocol.
+
+    Slots whose agent finds nothing useful to do in its region (every host masked) are
+    handed to Fortify in the same region, then dropped.
+    """
+
+    name = "hierarchical"
+
+    def __init__(self, agents: dict[str, RegionAgent] | None = None, planner: TacticalPlanner | None = None) -> None:
+        self.agents = agents or {name: load_agent(name) for name in AGENT_ACTIONS}
+        self.planner = planner or TacticalPlanner()
+        self._network: Network | None = None
+        self._previous: dict[int, dict[int, int]] = {}
+
+    def _prepare(self, network: Network) -> None:
+        if network is self._network:
+            return
+        self._network = network
+        self._regions = []
+        for s in range(network.n_subnets):
+            sl = network.subnet_slice(s)
+            hosts = np.arange(sl.start, sl.stop)
+            self._regions.append((hosts, FeatureBuilder(network, hosts), edge_index(network, hosts)))
+        self._previous = {}
+
+    @torch.no_grad()
+    def _choose(self, agent: RegionAgent, x: np.ndarray, edges: np.ndarray, taken: np.ndarray) -> int | None:
+        tx = torch.as_tensor(x)
+        mask = action_mask(agent.kind, tx) | torch.as_tensor(taken)
+        if bool(mask.all()):
+            return None
+        logits, _ = agent.policy(tx, edges, mask)
+        return int(torch.argmax(logits))
+
+    def act(self, sim: Simulator, budget: int) -> tuple[np.ndarray, np.ndarray]:
+        self._prepare(sim.network)
+        kinds = np.full((sim.batch, budget), NOOP, dtype=np.int64)
+        nodes = np.zeros((sim.batch, budget), dtype=np.int64)
+        for b in range(sim.batch):
+            if sim.t[b] == 0:
+                self._previous.pop(b, None)
+            views = region_views(sim, b, self._previous.get(b))
+            self._previous[b] = {v.region: v.critical_distance for v in views}
+            time = sim.t[b] / sim.horizon
+            features: dict[int, np.ndarray] = {}
+            taken: dict[int, np.ndarray] = {}
+            k = 0
+            for agent_name, region in self.planner.allocate(views, budget):
+                hosts, builder, edges = self._regions[region]
+                if region not in features:
+                    features[region] = builder.build(sim.visible[b], sim.isolated[b], sim.vulnerability[b], time)
+                    taken[region] = np.zeros(len(hosts), dtype=bool)
+                for name in dict.fromkeys((agent_name, "fortify")):
+                    agent = self.agents[name]
+                    local = self._choose(agent, features[region], edges, taken[region])
+                    if local is not None:
+                        taken[region][local] = True
+                        kinds[b, k], nodes[b, k] = ACTIONS.index(agent.kind), hosts[local]
+                        k += 1
+                        break
+        return kinds, nodes
