@@ -20,7 +20,7 @@ def make_defender(name: str, *, seed: int | None = None) -> Defender:
 
         return HierarchicalDefender()
     if name == "flat-marl":
-        from rl_agents.flat_marl import load_flat_marl
+        from rl_agents.flat_marl_defender import load_flat_marl
 
         return load_flat_marl()
     raise ValueError(f"unknown defender {name!r}; choose from {', '.join(DEFENDER_NAMES)}")

@@ -9,12 +9,16 @@ region for its one kind of action.  The LangGraph planner (``graph/``) calls the
 
 Allocation rules, in priority order (the paper's rule stand-in, sharpened):
 
+0. **Shield** (a direct atomic action, no agent): when a seen, still-linked compromise
+   is within ``shield_distance`` hops of a region's high-value hosts, isolate those
+   hosts: an isolated host cannot be attacked, and losing a crown jewel ends the game,
+   while its isolation costs only its share of the region's availability.
 1. **Block** a region whose nearest seen, still-linked compromise is one hop from a
    high-value host and got closer since the last step: cut it off first.
 2. **Purge** every seen compromise, regions nearest a high-value host first, one slot
    per seen compromise (a reset clears it; nothing else does).
-3. **Recover** regions with clean isolated hosts once no seen compromise there is
-   within two hops of a high-value host (bring service back when it is safe).
+3. **Recover** regions with clean isolated hosts once no compromise is seen there at
+   all (bring service back, the shielded high-value hosts included, when it is safe).
 4. **Fortify** with what is left: regions by threat (seen compromises, then fewest
    hops to a high-value host), then by unpatched vulnerability near high-value hosts.
 """
@@ -30,7 +34,7 @@ from rl_agents.policy import AGENT_ACTIONS, action_mask
 from rl_agents.weights import RegionAgent, load_agent
 from twin.network import UNREACHABLE, Network
 from twin.observation import FeatureBuilder, edge_index
-from twin.sim import ACTIONS, NOOP, Simulator
+from twin.sim import ACTIONS, ISOLATE, NOOP, Simulator
 
 FAR = 10**6
 
@@ -46,6 +50,7 @@ class RegionView:
     critical_distance: int  # fewest hops from a seen linked compromise to a high-value host (FAR: none)
     approach: int  # how many hops closer that got since the previous step (0 if none)
     exposure: float  # unpatched vulnerability of hosts within 2 hops of a high-value host
+    hvn_linked: int = 0  # high-value hosts not isolated
 
 
 def region_views(sim: Simulator, b: int, previous: dict[int, int] | None = None) -> list[RegionView]:
@@ -68,23 +73,33 @@ def region_views(sim: Simulator, b: int, previous: dict[int, int] | None = None)
             critical_distance=dist,
             approach=max(0, min(before, FAR) - dist) if dist < FAR and before < FAR else 0,
             exposure=float((sim.vulnerability[b, sl][near] - 0.01).sum()),
+            hvn_linked=int((net.high_value[sl] & ~iso[sl]).sum()),
         ))
     return views
 
 
 class TacticalPlanner:
-    """Turns region views and an action budget into ``[(agent, region), ...]`` slots."""
+    """Turns region views and an action budget into ``[(agent, region), ...]`` slots.
+
+    ``shield`` slots are direct isolations of a region's high-value hosts, not an agent.
+    """
+
+    def __init__(self, *, shield_distance: int = 2) -> None:
+        self.shield_distance = shield_distance
 
     def allocate(self, views: list[RegionView], budget: int) -> list[tuple[str, int]]:
         slots: list[tuple[str, int]] = []
         by_threat = sorted(views, key=lambda v: (v.critical_distance, -v.seen, v.region))
+        for v in by_threat:  # 0. shield the crown jewels from a compromise closing in
+            if v.critical_distance <= self.shield_distance:
+                slots += [("shield", v.region)] * v.hvn_linked
         for v in by_threat:  # 1. block the last hop
             if v.critical_distance <= 1 and v.approach > 0:
                 slots.append(("block", v.region))
         for v in by_threat:  # 2. purge every seen compromise
             slots += [("purge", v.region)] * v.seen
         for v in by_threat:  # 3. recover when it is safe
-            if v.isolated_clean and v.critical_distance > 2:
+            if v.isolated_clean and v.seen == 0:
                 slots += [("recover", v.region)] * v.isolated_clean
         if len(slots) < budget:  # 4. fortify the most threatened, then most exposed regions
             order = sorted(views, key=lambda v: (v.critical_distance, -v.seen, -v.exposure, v.region))
@@ -143,6 +158,13 @@ class HierarchicalDefender:
             k = 0
             for agent_name, region in self.planner.allocate(views, budget):
                 hosts, builder, edges = self._regions[region]
+                if agent_name == "shield":
+                    exposed = hosts[sim.network.high_value[hosts] & ~sim.isolated[b, hosts]]
+                    exposed = [h for h in exposed if not (kinds[b, :k] == ISOLATE)[nodes[b, :k] == h].any()]
+                    if exposed:
+                        kinds[b, k], nodes[b, k] = ISOLATE, exposed[0]
+                        k += 1
+                    continue
                 if region not in features:
                     features[region] = builder.build(sim.visible[b], sim.isolated[b], sim.vulnerability[b], time)
                     taken[region] = np.zeros(len(hosts), dtype=bool)

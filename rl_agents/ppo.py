@@ -30,11 +30,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn, optim
 from torch.distributions import Categorical
 
 from rl_agents.policy import AGENT_ACTIONS, RegionPolicy
 from rl_agents.region_tasks import RegionTask, build_region, sample_spec
+from rl_agents.weights import save_agent
 
 
 @dataclass
@@ -127,14 +129,19 @@ def episode_stats(data: dict[str, torch.Tensor], horizon: int, hvn_lost: np.ndar
 
 
 class RandomHost(nn.Module):
-    """Yardstick: a uniformly random host, of the whole region or (``valid``) of the unmasked ones."""
+    """Yardstick: a uniformly random host, of the whole region or (``valid``) of the unmasked ones.
 
-    def __init__(self, *, valid: bool) -> None:
+    Its logits are fresh uniform noise, so even greedy (argmax) play picks uniformly at
+    random, from its own seeded generator.
+    """
+
+    def __init__(self, *, valid: bool, seed: int = 0) -> None:
         super().__init__()
         self.valid = valid
+        self.generator = torch.Generator().manual_seed(seed)
 
     def forward(self, nodes: torch.Tensor, edges: torch.Tensor, mask: torch.Tensor | None = None):
-        logits = torch.zeros(nodes.shape[:-1])
+        logits = torch.rand(nodes.shape[:-1], generator=self.generator)
         if self.valid and mask is not None:
             logits = logits.masked_fill(mask & ~mask.all(-1, keepdim=True), float("-inf"))
         return logits, torch.zeros(nodes.shape[0])
@@ -178,10 +185,6 @@ def evaluate(policies: dict[str, nn.Module], agent: str, *, regions: int, envs: 
 # ------------------------------------------------------------------------ training
 def train(args: Args, out: Path | str, *, progress: bool = True) -> dict:
     """Train ``args.agent`` and write metrics.csv, summary.json, ``<agent>.pt`` and manifest.json to ``out``."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from rl_agents.weights import save_agent
-
     if args.agent not in AGENT_ACTIONS:
         raise ValueError(f"unknown agent {args.agent!r}; choose one of {', '.join(AGENT_ACTIONS)}")
     out = Path(out)
@@ -232,14 +235,13 @@ def train(args: Args, out: Path | str, *, progress: bool = True) -> dict:
             b = {k: v.reshape(-1, *v.shape[2:])[flat] for k, v in data.items()}
             b_adv, b_ret, b_acting = advantages.reshape(-1)[flat], returns.reshape(-1)[flat], acting.reshape(-1)[flat]
             edges = torch.as_tensor(task.edges)
-            mb_size = max(1, len(flat) // args.num_minibatches)
             policy.train()
             log = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clipfrac": 0.0}
             updates = 0
             for _ in range(args.update_epochs):
-                order = torch.randperm(len(flat))
-                for start in range(0, len(flat), mb_size):
-                    mb = order[start:start + mb_size]
+                for mb in torch.tensor_split(torch.randperm(len(flat)), args.num_minibatches):
+                    if len(mb) == 0:  # fewer steps played than minibatches
+                        continue
                     logits, value = policy(b["obs"][mb], edges, b["mask"][mb])
                     dist = Categorical(logits=logits)
                     logratio = dist.log_prob(b["action"][mb]) - b["logprob"][mb]

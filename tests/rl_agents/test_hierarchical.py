@@ -54,3 +54,25 @@ def test_region_views_read_only_what_the_defender_sees(tiny_network):
     assert (s0.seen_linked, s0.critical_distance, s0.isolated_clean) == (0, FAR, 0)
     assert s1.exposure == 0.0  # no high-value host in reach: nothing exposed
     assert s0.exposure == np.float64(3 * (1.0 - 0.01))  # door, mid and crown are within two hops
+
+
+def test_crown_jewels_are_shielded_when_a_seen_compromise_comes_within_the_shield_distance():
+    planner = TacticalPlanner(shield_distance=2)
+    near = RegionView(0, 1, 1, 0, 2, 0, 0.0, hvn_linked=2)
+    far = RegionView(1, 1, 1, 0, 3, 0, 0.0, hvn_linked=2)
+    slots = planner.allocate([near, far], 4)
+    assert slots[:2] == [("shield", 0), ("shield", 0)]
+    assert ("shield", 1) not in slots
+
+
+def test_the_hierarchical_defender_isolates_the_threatened_high_value_host_itself(tiny_network):
+    from rl_agents.hierarchical import HierarchicalDefender
+    from twin.sim import ISOLATE
+
+    net = tiny_network([("door", "a"), ("a", "b"), ("b", "crown")], entry=("door",), high_value=("crown",))
+    sim = Simulator(net, batch=1, seed=0)
+    sim.compromised[0, net.host("a")] = sim.visible[0, net.host("a")] = True  # two hops from the crown
+    kinds, nodes = HierarchicalDefender().act(sim, 2)
+    assert (kinds[0, 0], nodes[0, 0]) == (ISOLATE, net.host("crown"))
+    sim.step(kinds, nodes)
+    assert sim.isolated[0, net.host("crown")]

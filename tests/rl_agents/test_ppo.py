@@ -98,7 +98,7 @@ def test_train_help_names_the_agents_and_the_flags(capsys):
         main(["train", "--help"])
     assert done.value.code == 0
     text = capsys.readouterr().out
-    assert "{fortify,block,purge,recover}" in text
+    assert all(agent in text for agent in AGENT_ACTIONS)
     assert all(flag in text for flag in ("--steps", "--seed", "--out"))
 
 
@@ -144,5 +144,12 @@ def test_every_shipped_agent_loads_verified_and_acts_on_regions_of_10_30_and_300
 @pytest.mark.parametrize("agent", list(AGENT_ACTIONS))
 def test_every_shipped_agent_beats_a_random_valid_host_on_held_out_regions(agent):
     policies = {"agent": load_agent(agent).policy, "random": RandomHost(valid=True)}
-    paired = evaluate(policies, agent, regions=8, envs=16, seed=424242, baseline="random")["agent_minus_random"]
+    paired = evaluate(policies, agent, regions=16, envs=16, seed=424242, baseline="random")["agent_minus_random"]
     assert paired["episode_return"] - paired["episode_return_ci95"] > 0
+
+
+def test_the_random_yardstick_picks_uniformly_among_valid_hosts_even_when_played_greedily():
+    mask = torch.tensor([True, False, False, True, False]).expand(3000, 5)
+    picks = RandomHost(valid=True, seed=0)(torch.zeros(3000, 5, 9), torch.zeros(2, 0), mask)[0].argmax(-1)
+    counts = torch.bincount(picks, minlength=5)
+    assert counts[0] == counts[3] == 0 and counts[[1, 2, 4]].min() > 900
