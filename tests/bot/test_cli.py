@@ -36,6 +36,7 @@ def write(folder: Path, name: str, text: str) -> Path:
     (["bench"], ["sim"]),
     (["bench", "sim"], ["--nodes", "--batch", "--steps", "--json"]),
     (["scenarios"], ["shipped scenarios"]),
+    (["eval"], ["--scenario", "--defenders", "--seeds", "--episodes", "--json"]),
 ])
 def test_help_works_on_every_command(args, mentions):
     done = cyberops(*args, "--help")
@@ -147,3 +148,34 @@ def test_sim_rejects_a_negative_seed_in_the_scenario_file(tmp_path, capsys):
     path = write(tmp_path, "s.yaml", "name: t\nseed: -3\n")
     assert main(["sim", "--scenario", str(path), "--json"]) == 2
     assert capsys.readouterr().err.startswith(f"cyberops: error: {path}: seed: ")
+
+
+# ------------------------------------------------------------ eval
+def test_eval_json_has_the_documented_shape_for_every_defender_phase_and_metric(capsys):
+    from rl_agents.harness import METRICS
+
+    code = main(["eval", "--scenario", "paper-shifts", "--defenders", "greedy,sleep", "--seeds", "2",
+                 "--episodes", "2", "--workers", "1", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"scenario", "seeds", "defenders"} <= set(report) and report["seeds"] == 2
+    assert set(report["defenders"]) == {"greedy", "sleep", "flat-marl"}  # the reference always plays
+    for d in report["defenders"].values():
+        assert [p["name"] for p in d["phases"]] == ["base", "A1-structure", "A2-scale", "A3-policy", "A4-intensity"]
+        for cell in (d["overall"], *d["phases"]):
+            for metric in METRICS:
+                assert set(cell[metric]) == {"mean", "ci95"}
+        assert 0.0 <= d["overall"]["availability"]["mean"] <= 1.0
+    assert report["defenders"]["flat-marl"]["overall"]["jumpstart"]["mean"] == 0.0
+
+
+@pytest.mark.parametrize(("args", "mentions"), [
+    (["--defenders", "greedy,ppo"], "--defenders: unknown defender 'ppo'"),
+    (["--seeds", "0"], "--seeds: must be at least 1"),
+    (["--scenario", "no-such-scenario"], "not a shipped scenario"),
+])
+def test_eval_rejects_bad_arguments_with_one_line(args, mentions):
+    done = cyberops("eval", *args)
+    assert done.returncode == EXIT_BAD_INPUT
+    assert mentions in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
