@@ -8,17 +8,15 @@ no-op.  That is what the paper's kind of baseline can do on a new scale without 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from rl_agents.flat_marl import AGENT, FlatMarlPolicy, GlobalObservation, decode
-from rl_agents.weights import SHIPPED, WeightsError, _locate, file_sha256
+from rl_agents.weights import verified_state
 from twin.envs import HVN_LOSS_PENALTY, paper_reward
 from twin.network import Network
-from twin.observation import FEATURES
 from twin.scenario import Scenario
 from twin.sim import NOOP, Simulator
 
@@ -29,25 +27,9 @@ def load_policy(path_or_default: Path | str = AGENT) -> tuple[FlatMarlPolicy, di
     Raises :class:`rl_agents.weights.WeightsError` for a missing file, another agent's
     manifest, a sha256 mismatch or features the twin no longer gives.
     """
-    if isinstance(path_or_default, str) and path_or_default == AGENT:
-        weights, manifest_path = SHIPPED / f"{AGENT}.pt", SHIPPED / f"{AGENT}.json"
-    else:
-        weights, manifest_path = _locate(Path(path_or_default))
-    for f in (weights, manifest_path):
-        if not f.exists():
-            raise WeightsError(f"{f}: no such file (agent {str(path_or_default)!r})")
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("agent") != AGENT:
-        raise WeightsError(f"{manifest_path}: holds agent {manifest.get('agent')!r}, not {AGENT!r}")
-    actual = file_sha256(weights)
-    if actual != manifest.get("sha256"):
-        raise WeightsError(
-            f"{weights}: sha256 {actual} does not match {manifest.get('sha256')} in {manifest_path}; refusing to load"
-        )
-    if manifest.get("features") != list(FEATURES):
-        raise WeightsError(f"{weights}: trained on features {manifest.get('features')}, the twin now gives {list(FEATURES)}")
+    state, manifest = verified_state(path_or_default, shipped=(AGENT,), agents=(AGENT,))
     policy = FlatMarlPolicy(**manifest["policy"])
-    policy.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    policy.load_state_dict(state)
     policy.eval()
     return policy, manifest
 

@@ -63,9 +63,9 @@ def save_agent(policy: RegionPolicy, path: Path | str, *, agent: str, manifest: 
     return full
 
 
-def _locate(path_or_name: Path | str) -> tuple[Path, Path]:
+def _locate(path_or_name: Path | str, shipped: tuple[str, ...] = tuple(AGENT_ACTIONS)) -> tuple[Path, Path]:
     """(weights, manifest) for a shipped agent name, a run folder, or a weights file."""
-    if isinstance(path_or_name, str) and path_or_name in AGENT_ACTIONS:
+    if isinstance(path_or_name, str) and path_or_name in shipped:
         return SHIPPED / f"{path_or_name}.pt", SHIPPED / f"{path_or_name}.json"
     path = Path(path_or_name)
     if path.is_dir():
@@ -77,13 +77,21 @@ def _locate(path_or_name: Path | str) -> tuple[Path, Path]:
     return path, beside if beside.exists() else path.parent / "manifest.json"
 
 
-def load_agent(path_or_name: Path | str) -> RegionAgent:
-    """Load and verify an agent: a shipped name (fortify, block, purge, recover), a run folder or a ``.pt`` file."""
-    weights, manifest_path = _locate(path_or_name)
+def verified_state(
+    path_or_name: Path | str, *, shipped: tuple[str, ...] = tuple(AGENT_ACTIONS), agents: tuple[str, ...] | None = None,
+) -> tuple[dict, dict]:
+    """``(state_dict, manifest)`` of a weights file whose sha256 and features match its manifest.
+
+    ``agents`` (when given) are the manifest ``agent`` values accepted.  Loads with
+    ``torch.load(weights_only=True)``: tensors only, never a pickle of objects.
+    """
+    weights, manifest_path = _locate(path_or_name, shipped)
     for f in (weights, manifest_path):
         if not f.exists():
             raise WeightsError(f"{f}: no such file (agent {str(path_or_name)!r})")
     manifest = json.loads(manifest_path.read_text())
+    if agents is not None and manifest.get("agent") not in agents:
+        raise WeightsError(f"{manifest_path}: holds agent {manifest.get('agent')!r}, not {' or '.join(map(repr, agents))}")
     actual = file_sha256(weights)
     if actual != manifest.get("sha256"):
         raise WeightsError(
@@ -91,7 +99,13 @@ def load_agent(path_or_name: Path | str) -> RegionAgent:
         )
     if manifest.get("features") != list(FEATURES):
         raise WeightsError(f"{weights}: trained on features {manifest.get('features')}, the twin now gives {list(FEATURES)}")
+    return torch.load(weights, map_location="cpu", weights_only=True), manifest
+
+
+def load_agent(path_or_name: Path | str) -> RegionAgent:
+    """Load and verify an agent: a shipped name (fortify, block, purge, recover), a run folder or a ``.pt`` file."""
+    state, manifest = verified_state(path_or_name)
     policy = RegionPolicy(**manifest["policy"])
-    policy.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    policy.load_state_dict(state)
     policy.eval()
     return RegionAgent(name=manifest["agent"], kind=manifest["action"], policy=policy, manifest=manifest)
