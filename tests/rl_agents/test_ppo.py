@@ -128,12 +128,12 @@ def test_train_command_passes_its_flags_and_defaults_the_run_folder(monkeypatch,
 
 
 @pytest.mark.parametrize("agent", list(AGENT_ACTIONS))
-def test_every_shipped_agent_loads_verified_and_acts_on_regions_of_10_30_and_300_hosts(agent):
+def test_every_shipped_agent_loads_verified_and_acts_on_regions_of_10_to_1000_hosts(agent):
     loaded = load_agent(agent)
     assert loaded.name == agent and loaded.manifest["sha256"] == file_sha256(SHIPPED / f"{agent}.pt")
     assert (SHIPPED / f"{agent}.pt").stat().st_size < 2 * 1024 * 1024
     assert loaded.manifest["command"].startswith(f"cyberops train --agent {agent} ")
-    for generator, n in (("tree", 10), ("watts_strogatz", 30), ("fat_tree", 300)):
+    for generator, n in (("tree", 10), ("watts_strogatz", 30), ("fat_tree", 300), ("tree", 1000)):
         spec = RegionSpec(generator, n, 2, 2, "recon", 2, 0.5)
         task = RegionTask(agent, build_region(spec, np.random.default_rng(n)), spec, batch=1, seed=n)
         x, mask, _ = task.observe()
