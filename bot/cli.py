@@ -31,9 +31,9 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
                    help="scenario file, or a shipped scenario's name (default: demo; see `cyberops scenarios`)")
     p.add_argument("--episodes", type=int, metavar="N", help="episodes per phase (default: the scenario's)")
     p.add_argument("--seed", type=int, metavar="S", help="random seed (default: the scenario's)")
-    p.add_argument("--defender", default="greedy", choices=list(DEFENDER_NAMES),
-                   help="who defends (default: greedy, the hand-written heuristic; hierarchical = planner "
-                        "+ the four pretrained agents; flat-marl = the flat MAPPO baseline)")
+    p.add_argument("--defender", default="hierarchical", choices=list(DEFENDER_NAMES),
+                   help="who defends (default: hierarchical, the planner with the four pretrained agents; "
+                        "greedy = a hand-written responder; flat-marl = the flat MAPPO baseline)")
     p.add_argument("--json", action="store_true", help="print the phase summaries as JSON, no progress display")
     p.set_defaults(func=_cmd_sim)
 

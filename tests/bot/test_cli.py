@@ -54,7 +54,7 @@ def test_sim_json_prints_one_object_with_one_phase_of_sane_numbers():
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1
     out = json.loads(lines[0])
-    assert (out["scenario"], out["defender"]) == ("paper-base", "greedy")
+    assert (out["scenario"], out["defender"]) == ("paper-base", "hierarchical")
     (phase,) = out["phases"]
     assert phase["phase"] == "base" and phase["episodes"] == 2
     for key in ("availability", "healthy_ratio", "hvn_loss_rate"):
