@@ -12,7 +12,9 @@ Allocation rules, in priority order (the paper's rule stand-in, sharpened):
 0. **Shield** (a direct atomic action, no agent): when a seen, still-linked compromise
    is within ``shield_distance`` hops of a region's high-value hosts, isolate those
    hosts: an isolated host cannot be attacked, and losing a crown jewel ends the game,
-   while its isolation costs only its share of the region's availability.
+   while its isolation costs only its share of the region's availability.  The
+   default distance, 4, was chosen on ``paper-shifts`` (2, 3, 4, 5 tried; 4 kept the
+   most availability overall and lost the fewest high-value hosts; see BENCHMARKS.md).
 1. **Block** a region whose nearest seen, still-linked compromise is one hop from a
    high-value host and got closer since the last step: cut it off first.
 2. **Purge** every seen compromise, regions nearest a high-value host first, one slot
@@ -84,7 +86,7 @@ class TacticalPlanner:
     ``shield`` slots are direct isolations of a region's high-value hosts, not an agent.
     """
 
-    def __init__(self, *, shield_distance: int = 2) -> None:
+    def __init__(self, *, shield_distance: int = 4) -> None:
         self.shield_distance = shield_distance
 
     def allocate(self, views: list[RegionView], budget: int) -> list[tuple[str, int]]:
