@@ -5,6 +5,7 @@ WORKDIR /app
 # CPU build of PyTorch (the RL agents' runtime), from PyTorch's CPU index, pinned.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 COPY . .
-RUN pip install -e . && python -c "import twin.kernels"
+# a one-episode run compiles and caches the numba kernels at build time, not at first use
+RUN pip install -e . && cyberops sim --scenario paper-base --episodes 1 --defender greedy --json
 ENTRYPOINT ["cyberops"]
 CMD ["sim"]
