@@ -153,6 +153,27 @@ def _add_scenarios(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_scenarios)
 
 
+def _add_audit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "audit", help="print the audit log of actions, or verify its hash chain",
+        description="Print the append-only audit log (every proposed, approved, rejected, expired, refused "
+                    "and executed action, with who, when, why, targets and result), or with --verify check "
+                    "its hash chain: exit 0 when intact, 1 naming the first broken row.",
+    )
+    p.add_argument("--db", metavar="PATH", help="memory database (default: $CYBEROPS_DB or ./cyberops.db)")
+    p.add_argument("--incident", metavar="ID", help="only this incident's entries")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--verify", action="store_true", help="check the whole hash chain instead of printing it")
+    p.set_defaults(func=_cmd_audit)
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from bot.audit_view import run_audit
+    from memory.store import default_db_path
+
+    return run_audit(args.db or default_db_path(), incident=args.incident, as_json=args.json, verify=args.verify)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cyberops",
@@ -165,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_scenarios(sub)
     _add_train(sub)
+    _add_audit(sub)
     return parser
 
 

@@ -1,0 +1,92 @@
+"""The audit log: every event in an action's life, append-only and hash-chained.
+
+Each row's ``hash`` is sha256 over a canonical JSON of its fields and the previous row's
+hash, so editing, deleting or reordering rows breaks the chain where it happened. SQLite
+triggers refuse UPDATE and DELETE; ``verify`` still catches someone who drops them. (Cutting
+rows off the end leaves a valid shorter chain: anchor the last hash elsewhere to catch that.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from memory.store import Store
+
+EVENTS = ("proposed", "approved", "rejected", "expired", "refused", "executed")
+GENESIS = "0" * 64
+FIELDS = ("event", "at", "who", "incident", "action_id", "targets", "why", "result")
+
+
+@dataclass(frozen=True)
+class BrokenRow:
+    """Where the chain first breaks: the row id and why (``edited``, ``deleted``, ``reordered``)."""
+
+    id: int
+    reason: str
+    detail: str
+
+
+def row_hash(row: dict[str, Any], prev_hash: str) -> str:
+    """sha256 over the row's fields (as stored) and the previous row's hash, in canonical JSON."""
+    content = {name: row[name] for name in FIELDS} | {"prev_hash": prev_hash}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class AuditLog:
+    """Append and read the audit log; there is deliberately no way to change a row."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def append(self, event: str, *, who: str, incident: str, action_id: str, targets: Sequence[str],
+               why: str = "", result: Any = None) -> dict[str, Any]:
+        """Add one event and return the stored row; an unknown ``event`` is a ValueError."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown audit event {event!r}; one of {', '.join(EVENTS)}")
+        row = {
+            "event": event, "at": self.store.now(), "who": who, "incident": incident, "action_id": action_id,
+            "targets": json.dumps(list(targets), ensure_ascii=False),
+            "why": why,
+            "result": None if result is None else json.dumps(result, sort_keys=True, ensure_ascii=False),
+        }
+        with self.store.write() as db:  # read the tip and append under the file's write lock
+            tip = db.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+            row["prev_hash"] = tip[0] if tip else GENESIS
+            row["hash"] = row_hash(row, row["prev_hash"])
+            columns = ", ".join(row)
+            cursor = db.execute(f"INSERT INTO audit_log ({columns}) VALUES ({', '.join('?' * len(row))})",
+                                list(row.values()))
+            return {"id": cursor.lastrowid, **row}
+
+    def entries(self, *, incident: str | None = None) -> list[dict[str, Any]]:
+        """The log in order, targets and result decoded; only one incident's when given."""
+        where, args = ("incident = ?", [incident]) if incident else (None, None)
+        rows = self.store.db["audit_log"].rows_where(where, args, order_by="id")
+        return [row | {"targets": json.loads(row["targets"]),
+                       "result": None if row["result"] is None else json.loads(row["result"])} for row in rows]
+
+    def __len__(self) -> int:
+        return self.store.db.execute("SELECT count(*) FROM audit_log").fetchone()[0]
+
+    def verify(self) -> BrokenRow | None:
+        """Walk the chain; return the first broken row, or None when it is intact."""
+        rows = list(self.store.db["audit_log"].rows_where(order_by="id"))
+        id_by_hash = {row["hash"]: row["id"] for row in rows}
+        prev_id, prev_hash = 0, GENESIS
+        for row in rows:
+            if row_hash(row, row["prev_hash"]) != row["hash"]:
+                return BrokenRow(row["id"], "edited", "its content does not match its hash")
+            if row["prev_hash"] != prev_hash:
+                moved = id_by_hash.get(row["prev_hash"])
+                if moved is not None and moved > row["id"]:
+                    return BrokenRow(row["id"], "reordered", f"it follows row {moved}, which now comes after it")
+                return BrokenRow(row["id"], "deleted", "the row it follows is missing or was rewritten")
+            if row["id"] != prev_id + 1:
+                return BrokenRow(row["id"], "deleted", f"rows {prev_id + 1}..{row['id'] - 1} are missing")
+            prev_id, prev_hash = row["id"], row["hash"]
+        return None
