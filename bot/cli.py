@@ -80,11 +80,11 @@ TRAINABLE_AGENTS = ("fortify", "block", "purge", "recover", "flat-marl")
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train", help="train one per-region RL agent (PPO) on random regions of the twin",
+        "train", help="train a per-region RL agent (PPO, random regions) or the flat-marl baseline",
         description="Train one of the four per-region agents (fortify=patch, block=isolate, purge=reset, "
-                    "recover=recover) with PPO on random regions (structure, size, attacker, intensity), "
-                    "showing progress; writes metrics.csv, summary.json, the weights and manifest.json to the "
-                    "run folder.",
+                    "recover=recover) with PPO on random regions (structure, size, attacker, intensity), or "
+                    "flat-marl (MAPPO-style PPO on paper-base), showing progress; writes metrics.csv, "
+                    "summary.json, the weights and manifest.json to the run folder.",
     )
     p.add_argument("--agent", required=True, metavar="{" + ",".join(TRAINABLE_AGENTS) + "}",
                    help="which agent to train")
