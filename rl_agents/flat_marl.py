@@ -67,6 +67,7 @@ import torch
 from torch import nn, optim
 from torch.distributions import Categorical
 
+from rl_agents.advantage import gae
 from twin.envs import HVN_LOSS_PENALTY, paper_reward
 from twin.network import Network
 from twin.observation import FEATURES, N_FEATURES, FeatureBuilder
@@ -291,16 +292,7 @@ def train(args: Args, out: Path | str, *, progress: bool = True) -> dict:
             global_step += int(alive.sum())
 
             # ALGO LOGIC: GAE on the team reward with the centralised critic, one episode per env
-            steps_played = len(data["reward"])
-            advantages = torch.zeros_like(data["reward"])
-            last = torch.zeros(args.num_envs)
-            for t in reversed(range(steps_played)):
-                next_alive = alive[t + 1].float() if t + 1 < steps_played else torch.zeros(args.num_envs)
-                next_value = data["value"][t + 1] if t + 1 < steps_played else torch.zeros(args.num_envs)
-                delta = data["reward"][t] + args.gamma * next_value * next_alive - data["value"][t]
-                last = delta + args.gamma * args.gae_lambda * next_alive * last
-                advantages[t] = last
-            returns = advantages + data["value"]
+            advantages, returns = gae(data["reward"], data["value"], alive, gamma=args.gamma, lam=args.gae_lambda)
 
             # ALGO LOGIC: clipped surrogate over every agent's decision in the steps played
             flat = torch.nonzero(alive.reshape(-1)).squeeze(1)

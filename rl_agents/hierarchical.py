@@ -30,9 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from rl_agents.policy import AGENT_ACTIONS, action_mask
+from rl_agents.policy import AGENT_ACTIONS
 from rl_agents.weights import RegionAgent, load_agent
 from twin.network import UNREACHABLE, Network
 from twin.observation import FeatureBuilder, edge_index
@@ -136,15 +135,6 @@ class HierarchicalDefender:
             self._regions.append((hosts, FeatureBuilder(network, hosts), edge_index(network, hosts)))
         self._previous = {}
 
-    @torch.no_grad()
-    def _choose(self, agent: RegionAgent, x: np.ndarray, edges: np.ndarray, taken: np.ndarray) -> int | None:
-        tx = torch.as_tensor(x)
-        mask = action_mask(agent.kind, tx) | torch.as_tensor(taken)
-        if bool(mask.all()):
-            return None
-        logits, _ = agent.policy(tx, edges, mask)
-        return int(torch.argmax(logits))
-
     def act(self, sim: Simulator, budget: int) -> tuple[np.ndarray, np.ndarray]:
         self._prepare(sim.network)
         kinds = np.full((sim.batch, budget), NOOP, dtype=np.int64)
@@ -172,7 +162,7 @@ class HierarchicalDefender:
                     taken[region] = np.zeros(len(hosts), dtype=bool)
                 for name in dict.fromkeys((agent_name, "fortify")):
                     agent = self.agents[name]
-                    local = self._choose(agent, features[region], edges, taken[region])
+                    local = agent.policy.choose(features[region], edges, agent.kind, exclude=taken[region])
                     if local is not None:
                         taken[region][local] = True
                         kinds[b, k], nodes[b, k] = ACTIONS.index(agent.kind), hosts[local]

@@ -123,14 +123,18 @@ class RegionPolicy(nn.Module):
 
     @torch.no_grad()
     def choose(
-        self, nodes: np.ndarray, edges: np.ndarray, kind: str, *, generator: torch.Generator | None = None
+        self, nodes: np.ndarray, edges: np.ndarray, kind: str, *, generator: torch.Generator | None = None,
+        exclude: np.ndarray | None = None,
     ) -> int | None:
         """The host (local index) to act on, or None when the action would change nothing anywhere.
 
-        Greedy (argmax) unless a ``generator`` is given, then sampled from the policy.
+        Greedy (argmax) unless a ``generator`` is given, then sampled from the policy;
+        ``exclude`` (bool per host) rules out hosts already taken by other actions.
         """
         x = torch.as_tensor(np.asarray(nodes, dtype=np.float32))
         mask = action_mask(kind, x)
+        if exclude is not None:
+            mask = mask | torch.as_tensor(exclude, dtype=torch.bool)
         if bool(mask.all()):
             return None
         logits, _ = self(x, edges, mask)

@@ -34,6 +34,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn, optim
 from torch.distributions import Categorical
 
+from rl_agents.advantage import gae
 from rl_agents.policy import AGENT_ACTIONS, RegionPolicy
 from rl_agents.region_tasks import RegionTask, build_region, sample_spec
 from rl_agents.weights import save_agent
@@ -219,16 +220,7 @@ def train(args: Args, out: Path | str, *, progress: bool = True) -> dict:
             global_step += int(alive.sum())
 
             # ALGO LOGIC: generalised advantage estimation, one episode per env from its start
-            steps_played = len(data["reward"])
-            advantages = torch.zeros_like(data["reward"])
-            last = torch.zeros(args.num_envs)
-            for t in reversed(range(steps_played)):
-                next_alive = alive[t + 1].float() if t + 1 < steps_played else torch.zeros(args.num_envs)
-                next_value = data["value"][t + 1] if t + 1 < steps_played else torch.zeros(args.num_envs)
-                delta = data["reward"][t] + args.gamma * next_value * next_alive - data["value"][t]
-                last = delta + args.gamma * args.gae_lambda * next_alive * last
-                advantages[t] = last
-            returns = advantages + data["value"]
+            advantages, returns = gae(data["reward"], data["value"], alive, gamma=args.gamma, lam=args.gae_lambda)
 
             # ALGO LOGIC: clipped surrogate over the steps played
             flat = torch.nonzero(alive.reshape(-1)).squeeze(1)
