@@ -63,6 +63,32 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--trials", type=int, default=40, metavar="T", help="isolation patterns per level (default: 40)")
     a.add_argument("--seed", type=int, default=0, metavar="S")
     a.set_defaults(func=_cmd_bench_availability)
+    c = bsub.add_parser(
+        "cycle", help="time of one perceive→plan→confirm→act→reflect cycle of the defence loop",
+        description="Time cycles of the defence loop (embedded planner, SQLite checkpointer on a file) on the "
+                    "demo network and a 10,000-host twin: with every action class on auto (no interrupt), and "
+                    "with a confirmation resumed by an approval each cycle.",
+    )
+    c.add_argument("--twin", choices=["demo", "10k", "all"], default="all", help="which twin (default: all)")
+    c.add_argument("--cycles", type=int, default=20, metavar="N", help="timed cycles per path (default: 20)")
+    c.add_argument("--json", action="store_true", help="print one JSON object per twin")
+    c.set_defaults(func=_cmd_bench_cycle)
+
+
+def _cmd_bench_cycle(args: argparse.Namespace) -> int:
+    from bench.cycle_bench import bench_cycle, scenarios
+
+    if args.cycles < 1:
+        raise InputError("command line", "--cycles", f"must be at least 1, not {args.cycles}")
+    for scenario in scenarios(args.twin):
+        result = bench_cycle(scenario, cycles=args.cycles)
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(f"{result['scenario']} ({result['hosts']} hosts): auto cycle p50 {result['auto_p50_ms']} ms "
+                  f"(max {result['auto_max_ms']}), confirmed cycle p50 {result['confirmed_p50_ms']} ms "
+                  f"(max {result['confirmed_max_ms']}) over {args.cycles} cycles")
+    return 0
 
 
 def _cmd_bench_availability(args: argparse.Namespace) -> int:
@@ -174,6 +200,37 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return run_audit(args.db or default_db_path(), incident=args.incident, as_json=args.json, verify=args.verify)
 
 
+def _add_run_incident(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run-incident", help="drive one incident through perceive→plan→confirm→act→reflect, without chat",
+        description="Open an incident on the scenario's twin and run the defence loop (embedded planner) to its "
+                    "end, answering every confirmation from --approve: all, none (reject all), or "
+                    "'script FILE' (one line per confirmation: approve, reject, or edit -HOST ...; the rest are "
+                    "rejected when it runs out). Everything is recorded in the memory database and its audit log.",
+    )
+    p.add_argument("--scenario", default="demo", metavar="FILE", help="scenario file or shipped name (default: demo)")
+    p.add_argument("--approve", nargs="+", default=["all"], metavar="MODE",
+                   help="all | none | script FILE (default: all)")
+    p.add_argument("--steps", type=int, metavar="N", help="stop after N steps (default: until the incident ends)")
+    p.add_argument("--planner", choices=["auto", "embedded", "llm"], default="auto",
+                   help="auto (default): the LLM planner when CYBEROPS_LLM_MODEL and OPENAI_BASE_URL or "
+                        "OPENAI_API_KEY are set, else the embedded one")
+    p.add_argument("--db", metavar="PATH", help="memory database (default: $CYBEROPS_DB or ./cyberops.db)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
+    p.set_defaults(func=_cmd_run_incident)
+
+
+def _cmd_run_incident(args: argparse.Namespace) -> int:
+    from bot.incident_view import run_incident
+    from memory.store import default_db_path
+
+    mode, *rest = args.approve
+    if len(rest) > 1 or (rest and mode != "script"):
+        raise InputError("command line", "--approve", "give all, none, or script FILE")
+    return run_incident(args.scenario, approve=mode, script=rest[0] if rest else None, steps=args.steps,
+                        db=args.db or default_db_path(), as_json=args.json, planner=args.planner)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cyberops",
@@ -187,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenarios(sub)
     _add_train(sub)
     _add_audit(sub)
+    _add_run_incident(sub)
     return parser
 
 

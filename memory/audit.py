@@ -63,6 +63,20 @@ class AuditLog:
                                 list(row.values()))
             return {"id": cursor.lastrowid, **row}
 
+    def append_once(self, event: str, *, who: str, incident: str, action_id: str, targets: Sequence[str],
+                    why: str = "", result: Any = None) -> dict[str, Any]:
+        """Like :meth:`append`, unless ``event`` is logged for ``action_id`` already: then that row.
+
+        For steps that may run again after a crash or a retry: the log keeps one entry per event.
+        """
+        with self.store.write():
+            rows = list(self.store.db["audit_log"].rows_where("action_id = ? AND event = ?", [action_id, event],
+                                                              order_by="id", limit=1))
+            if rows:
+                return rows[0]
+            return self.append(event, who=who, incident=incident, action_id=action_id, targets=targets,
+                               why=why, result=result)
+
     def entries(self, *, incident: str | None = None) -> list[dict[str, Any]]:
         """The log in order, targets and result decoded; only one incident's when given."""
         where, args = ("incident = ?", [incident]) if incident else (None, None)

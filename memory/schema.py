@@ -76,11 +76,18 @@ CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only: no DELETE'); END;
 """
 
+TWIN_SNAPSHOTS = """
+CREATE TABLE twin_snapshots (
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, step INTEGER NOT NULL, at TEXT NOT NULL, state BLOB NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "short-term memory", SHORT_TERM),
     Migration(2, "long-term memory", LONG_TERM),
     Migration(3, "full-text indexes", _full_text_indexes),
     Migration(4, "audit log", AUDIT),
+    Migration(5, "twin snapshots", TWIN_SNAPSHOTS),
 )
 
 

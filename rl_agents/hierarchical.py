@@ -109,6 +109,58 @@ class TacticalPlanner:
         return slots[:budget]
 
 
+class RegionAgents:
+    """The four pretrained agents bound to one network's regions: "pick a host for this job here".
+
+    Shared by :class:`HierarchicalDefender` and the LangGraph planners, so both choose
+    hosts the same way.  Per-region features are built once per twin and step (``look``).
+    """
+
+    def __init__(self, network: Network, agents: dict[str, RegionAgent] | None = None) -> None:
+        self.network = network
+        self.agents = agents or {name: load_agent(name) for name in AGENT_ACTIONS}
+        self.regions = []
+        for s in range(network.n_subnets):
+            sl = network.subnet_slice(s)
+            hosts = np.arange(sl.start, sl.stop)
+            self.regions.append((hosts, FeatureBuilder(network, hosts), edge_index(network, hosts)))
+        self._features: dict[int, np.ndarray] = {}
+        self._taken: dict[int, np.ndarray] = {}
+
+    def look(self, sim: Simulator, b: int) -> None:
+        """Start choosing for twin ``b`` as it is now: forget earlier features and picks."""
+        self._sim, self._b = sim, b
+        self._features, self._taken = {}, {}
+
+    def take(self, host: int) -> None:
+        """Mark ``host`` as used (or off limits), so no agent picks it again in this look."""
+        region = int(self.network.subnet_of[host])
+        self._region_state(region)[1][host - self.regions[region][0][0]] = True
+
+    def choose(self, agent_name: str, region: int) -> int | None:
+        """The host (global index) agent ``agent_name`` picks in ``region``, or None if none is useful."""
+        features, taken = self._region_state(region)
+        hosts, _, edges = self.regions[region]
+        agent = self.agents[agent_name]
+        local = agent.policy.choose(features, edges, agent.kind, exclude=taken)
+        if local is None:
+            return None
+        taken[local] = True
+        return int(hosts[local])
+
+    def kind(self, agent_name: str) -> str:
+        return self.agents[agent_name].kind
+
+    def _region_state(self, region: int) -> tuple[np.ndarray, np.ndarray]:
+        if region not in self._features:
+            sim, b = self._sim, self._b
+            hosts, builder, _ = self.regions[region]
+            time = sim.t[b] / sim.horizon
+            self._features[region] = builder.build(sim.visible[b], sim.isolated[b], sim.vulnerability[b], time)
+            self._taken[region] = np.zeros(len(hosts), dtype=bool)
+        return self._features[region], self._taken[region]
+
+
 class HierarchicalDefender:
     """Planner + the four pretrained agents, acting through the Defender protocol.
 
@@ -121,22 +173,17 @@ class HierarchicalDefender:
     def __init__(self, agents: dict[str, RegionAgent] | None = None, planner: TacticalPlanner | None = None) -> None:
         self.agents = agents or {name: load_agent(name) for name in AGENT_ACTIONS}
         self.planner = planner or TacticalPlanner()
-        self._network: Network | None = None
+        self._bound: RegionAgents | None = None
         self._previous: dict[int, dict[int, int]] = {}
 
-    def _prepare(self, network: Network) -> None:
-        if network is self._network:
-            return
-        self._network = network
-        self._regions = []
-        for s in range(network.n_subnets):
-            sl = network.subnet_slice(s)
-            hosts = np.arange(sl.start, sl.stop)
-            self._regions.append((hosts, FeatureBuilder(network, hosts), edge_index(network, hosts)))
-        self._previous = {}
+    def _prepare(self, network: Network) -> RegionAgents:
+        if self._bound is None or self._bound.network is not network:
+            self._bound = RegionAgents(network, self.agents)
+            self._previous = {}
+        return self._bound
 
     def act(self, sim: Simulator, budget: int) -> tuple[np.ndarray, np.ndarray]:
-        self._prepare(sim.network)
+        bound = self._prepare(sim.network)
         kinds = np.full((sim.batch, budget), NOOP, dtype=np.int64)
         nodes = np.zeros((sim.batch, budget), dtype=np.int64)
         for b in range(sim.batch):
@@ -144,28 +191,30 @@ class HierarchicalDefender:
                 self._previous.pop(b, None)
             views = region_views(sim, b, self._previous.get(b))
             self._previous[b] = {v.region: v.critical_distance for v in views}
-            time = sim.t[b] / sim.horizon
-            features: dict[int, np.ndarray] = {}
-            taken: dict[int, np.ndarray] = {}
+            bound.look(sim, b)
             k = 0
             for agent_name, region in self.planner.allocate(views, budget):
-                hosts, builder, edges = self._regions[region]
                 if agent_name == "shield":
-                    exposed = hosts[sim.network.high_value[hosts] & ~sim.isolated[b, hosts]]
-                    exposed = [h for h in exposed if not (kinds[b, :k] == ISOLATE)[nodes[b, :k] == h].any()]
-                    if exposed:
-                        kinds[b, k], nodes[b, k] = ISOLATE, exposed[0]
+                    host = shield_target(sim, b, region, kinds[b, :k], nodes[b, :k])
+                    if host is not None:
+                        kinds[b, k], nodes[b, k] = ISOLATE, host
                         k += 1
                     continue
-                if region not in features:
-                    features[region] = builder.build(sim.visible[b], sim.isolated[b], sim.vulnerability[b], time)
-                    taken[region] = np.zeros(len(hosts), dtype=bool)
                 for name in dict.fromkeys((agent_name, "fortify")):
-                    agent = self.agents[name]
-                    local = agent.policy.choose(features[region], edges, agent.kind, exclude=taken[region])
-                    if local is not None:
-                        taken[region][local] = True
-                        kinds[b, k], nodes[b, k] = ACTIONS.index(agent.kind), hosts[local]
+                    host = bound.choose(name, region)
+                    if host is not None:
+                        kinds[b, k], nodes[b, k] = ACTIONS.index(bound.kind(name)), host
                         k += 1
                         break
         return kinds, nodes
+
+
+def shield_target(sim: Simulator, b: int, region: int, kinds: np.ndarray, nodes: np.ndarray) -> int | None:
+    """The first linked high-value host of ``region`` not already being isolated, or None."""
+    sl = sim.network.subnet_slice(region)
+    hosts = np.arange(sl.start, sl.stop)
+    exposed = hosts[sim.network.high_value[sl] & ~sim.isolated[b, sl]]
+    for h in exposed:
+        if not (kinds == ISOLATE)[nodes == h].any():
+            return int(h)
+    return None

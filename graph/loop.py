@@ -1,0 +1,177 @@
+"""The defence loop as a LangGraph StateGraph: perceive → plan → confirm → act → reflect.
+
+Each node is a plain function of the incident state, closed over the runtime's
+dependencies (:class:`graph.runtime.Defence`: the twin, memory, planner, policy).
+Nodes may run more than once (a resume re-runs ``confirm`` from its start; a crash
+re-runs the node that was cut short), so every side effect is keyed: audit entries
+with ``append_once``, executions with ``claim_execution``, twin steps with a snapshot
+key.  Nothing changes the network before ``confirm`` has an approval for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, interrupt
+
+from graph.perception import Perception
+from graph.planning import PlannedAction
+from rl_agents.hierarchical import RegionView
+from graph.state import IncidentState, action_key, interrupt_id
+
+if TYPE_CHECKING:
+    from graph.runtime import Defence
+
+RECENT_STEPS = 5  # attack attempts remembered for the concentration feature
+HISTORY_KEPT = 200
+QUIET_CYCLES_TO_CLOSE = 3  # cycles with nothing seen before an incident counts as contained
+
+
+def build_graph(defence: Defence) -> StateGraph:
+    """The uncompiled graph; :class:`~graph.runtime.Defence` compiles it with the SQLite checkpointer."""
+
+    def perceive(state: IncidentState) -> dict:
+        sim, net = defence.sim, defence.sim.network
+        previous = state.get("previous")
+        seen_before = state.get("previously_seen")
+        mask = None
+        if seen_before is not None:
+            mask = sim.visible[0].copy()
+            mask[:] = False
+            mask[seen_before] = True
+        perception, views = defence.perceive(
+            previous=dict(enumerate(previous)) if previous else None,
+            previously_seen=mask, recent_targets=state.get("recent_targets", []),
+        )
+        incident = state["incident"]
+        for name in (net.names[i] for i in sim.visible[0].nonzero()[0]):
+            defence.short.note_compromise(incident, name)
+        return {
+            "perception": perception.to_dict(),
+            "views": [asdict(v) for v in views],
+            "previous": [v.critical_distance for v in views],
+            "previously_seen": [int(i) for i in sim.visible[0].nonzero()[0]],
+        }
+
+    def plan(state: IncidentState) -> dict:
+        incident, cycle = state["incident"], state.get("cycle", 0)
+        requests = [PlannedAction.from_dict(r) for r in state.get("requests", [])]
+        made = defence.make_plan(perception=Perception.from_dict(state["perception"]),
+                                 views=[RegionView(**v) for v in state["views"]], requests=requests)
+        out = made.to_dict() | {"at": defence.store.now(), "cycle": cycle}
+        for i, action in enumerate(out["actions"]):
+            action["key"] = action_key(incident, cycle, i)
+            action["status"] = "pending"
+            defence.short.propose_action(incident, key=action["key"], kind=action["kind"], targets=action["targets"])
+            defence.audit.append_once("proposed", who=f"planner:{made.planner}", incident=incident,
+                                      action_id=action["key"], targets=action["targets"], why=action["reason"])
+        for i, attempt in enumerate(out["refused"]):
+            source = attempt.get("source", made.planner)
+            who = "operator" if source == "operator" else f"planner:{'llm' if source == 'llm' else made.planner}"
+            defence.audit.append_once("refused", who=who, incident=incident,
+                                      action_id=f"{incident}/c{cycle}/refused{i}", targets=attempt.get("targets", []),
+                                      why=f"{attempt.get('kind')}: {attempt.get('why')}")
+        return {"plan": out, "requests": [], "decision": None}
+
+    def confirm(state: IncidentState) -> dict:
+        incident, cycle, plan = state["incident"], state.get("cycle", 0), dict(state["plan"])
+        actions = [dict(a) for a in plan["actions"]]
+        policy = defence.long.policy()
+        asking = [a for a in actions if policy.autonomy_for(a["kind"]) != "auto"]
+        for a in actions:
+            if a not in asking:
+                _settle(defence, incident, a, "approved", who="policy:auto", why="autonomy policy allows this class")
+        decision = None
+        if asking:
+            iid = interrupt_id(incident, cycle)
+            expires = datetime.fromisoformat(plan["at"].replace("Z", "+00:00")) + timedelta(seconds=defence.confirm_timeout)
+            payload = {
+                "interrupt_id": iid, "incident": incident, "cycle": cycle,
+                "summary": state["perception"]["summary"], "planner": plan["planner"], "notes": plan["notes"],
+                "actions": [{k: a[k] for k in ("key", "kind", "targets", "source", "region", "reason")} for a in asking],
+                "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            while decision is None:  # a resume without this interrupt's id changes nothing: ask again
+                answer = interrupt(payload)
+                decision = answer.get(iid) if isinstance(answer, dict) else None
+            _apply_decision(defence, incident, asking, decision)
+        return {"plan": plan | {"actions": actions}, "decision": decision}
+
+    def act(state: IncidentState) -> dict:
+        incident, cycle = state["incident"], state.get("cycle", 0)
+        results = [defence.execute(incident, a) for a in state["plan"]["actions"] if a["status"] == "approved"]
+        targets = defence.tick(incident, cycle)
+        recent = (state.get("recent_targets", []) + [targets])[-RECENT_STEPS:]
+        return {"results": results, "recent_targets": recent}
+
+    def reflect(state: IncidentState) -> Command[Literal["perceive", "__end__"]]:
+        incident, cycle = state["incident"], state.get("cycle", 0)
+        before = state["perception"]
+        after = defence.metrics()
+        executed = [r for r in state.get("results", []) if r["status"] == "executed"]
+        entry = {"cycle": cycle, "step": after["step"], "availability_before": before["availability"],
+                 "availability_after": after["availability"], "seen_before": before["seen"],
+                 "seen_after": after["seen"], "executed": [r["kind"] for r in executed]}
+        defence.short.add_observation(incident, step=after["step"], observation=entry | {"summary": before["summary"]})
+        history = (state.get("history", []) + [entry])[-HISTORY_KEPT:]
+        quiet = state.get("quiet", 0) + 1 if after["seen"] == 0 else 0
+        outcome = _outcome(after, quiet, cycle + 1, state.get("max_cycles"))
+        update = {"cycle": cycle + 1, "history": history, "quiet": quiet, "results": []}
+        if outcome is None:
+            return Command(update=update, goto="perceive")
+        defence.close(incident, outcome=outcome, history=history)
+        return Command(update=update | {"status": "closed", "outcome": outcome}, goto=END)
+
+    builder = StateGraph(IncidentState)
+    for name, node in (("perceive", perceive), ("plan", plan), ("confirm", confirm), ("act", act), ("reflect", reflect)):
+        builder.add_node(name, node)
+    builder.add_edge(START, "perceive")
+    builder.add_edge("perceive", "plan")
+    builder.add_edge("plan", "confirm")
+    builder.add_edge("confirm", "act")
+    builder.add_edge("act", "reflect")
+    return builder
+
+
+def _outcome(after: dict, quiet: int, cycles: int, max_cycles: int | None) -> str | None:
+    if after["hvn_lost"]:
+        return "lost: a high-value host was compromised"
+    if quiet >= QUIET_CYCLES_TO_CLOSE:
+        return f"contained: no compromise seen for {quiet} steps"
+    if after["done"]:
+        return "ended: the simulated attack reached its horizon"
+    if max_cycles is not None and cycles >= max_cycles:
+        return f"stopped after {cycles} step(s) as asked"
+    return None
+
+
+def _settle(defence: Defence, incident: str, action: dict, status: str, *, who: str, why: str) -> None:
+    """Record an action's new status in short-term memory and the audit log (idempotent)."""
+    if defence.short.action(action["key"]).status != "executed":
+        defence.short.set_action_status(action["key"], status)
+    action["status"] = status
+    defence.audit.append_once(status, who=who, incident=incident, action_id=action["key"],
+                              targets=action["targets"], why=why)
+
+
+def _apply_decision(defence: Defence, incident: str, asking: list[dict], decision: dict) -> None:
+    kind, who = decision.get("decision"), str(decision.get("by", "unknown"))
+    if kind == "expire":
+        for a in asking:
+            _settle(defence, incident, a, "expired", who="system", why="no decision before the confirmation expired")
+        return
+    drop = set(decision.get("drop", ())) if kind == "edit" else set()
+    for a in asking:
+        kept = [h for h in a["targets"] if h not in drop]
+        if kind == "reject" or not kept:
+            why = "rejected by the operator" if kind == "reject" else f"edited out by {who}"
+            _settle(defence, incident, a, "rejected", who=who, why=why)
+        elif kind in ("approve", "edit"):
+            if kept != a["targets"]:
+                a["targets"] = kept
+            how = "approved" if kind == "approve" else f"approved without {', '.join(sorted(drop))}"
+            _settle(defence, incident, a, "approved", who=who, why=f"{how} by {who}")
+

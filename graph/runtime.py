@@ -1,0 +1,285 @@
+"""``Defence``: the defence loop with its dependencies, and the API the chat layer and CLI call.
+
+It owns the twin (restored from the newest snapshot in memory, so a restarted process
+carries on with the same network state), the memory, the planner and the compiled
+graph, checkpointed to the same SQLite file (thread id = incident id).  Operators'
+decisions come in through :meth:`Defence.decide`, which checks them before anything
+resumes: only the pending confirmation's id, only an approver, only before it expires.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+
+from graph.loop import build_graph
+from graph.perception import Perception, perceive
+from graph.planning import EmbeddedPlanner, Plan, PlanContext, PlannedAction, Planner
+from graph.state import DECISIONS
+from graph.tools import Toolbox
+from memory.audit import AuditLog
+from memory.long_term import LongTermMemory
+from memory.short_term import ShortTermMemory
+from memory.snapshots import TwinSnapshots
+from memory.store import Store
+from rl_agents.hierarchical import RegionAgents, RegionView
+from rl_agents.weights import RegionAgent
+from twin.build import build_simulator
+from twin.errors import InputError
+from twin.scenario import Scenario
+from twin.sim import ACTIONS
+from twin.snapshot import SnapshotError, dump_state, restore_state
+
+DEFAULT_CONFIRM_TIMEOUT = 30 * 60  # seconds a confirmation waits before it expires
+RECURSION_LIMIT = 10_000  # graph steps per invoke (5 per cycle); the cycle limit is what stops a run
+
+
+@dataclass(frozen=True)
+class IncidentStatus:
+    incident: str
+    status: Literal["open", "closed"]
+    pending: dict[str, Any] | None  # the confirmation waiting for a decision, if any
+    outcome: str | None
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """What became of a decision: ``applied``, or why nothing happened."""
+
+    status: Literal["applied", "stale", "unknown", "refused", "expired", "invalid"]
+    message: str
+
+
+class Defence:
+    def __init__(
+        self,
+        *,
+        scenario: Scenario,
+        store: Store,
+        planner: Planner | None = None,
+        agents: dict[str, RegionAgent] | None = None,
+        confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
+        approvers: Collection[str] | None = None,
+        tick_on_act: bool = True,
+        restore: bool = True,
+    ) -> None:
+        """``restore``: carry on with the newest saved twin (a restart); False starts the scenario's twin afresh."""
+        self.scenario, self.store = scenario, store
+        self.short, self.long = ShortTermMemory(store), LongTermMemory(store)
+        self.audit, self.snapshots = AuditLog(store), TwinSnapshots(store)
+        self.sim = build_simulator(scenario)
+        if restore:
+            self._restore_twin()
+        if not restore or self.snapshots.latest() is None:
+            self.snapshots.save(f"start:{self.store.now()}:{uuid.uuid4().hex[:8]}", step=0,
+                                state=dump_state(self.sim))
+        self.agents = RegionAgents(self.sim.network, agents)  # agents: loaded weights, to share them
+        self.planner = planner or EmbeddedPlanner()
+        self.fallback = EmbeddedPlanner()
+        self.confirm_timeout = confirm_timeout
+        self.approvers = frozenset(approvers) if approvers else None  # None: anyone may decide
+        self.tick_on_act = tick_on_act
+        #: called with (incident, {node: update}) after every node, e.g. to post progress to a chat thread
+        self.on_update: Callable[[str, dict[str, Any]], None] | None = None
+        self._saver_conn = sqlite3.connect(store.path, check_same_thread=False)
+        self.graph = build_graph(self).compile(checkpointer=SqliteSaver(self._saver_conn))
+
+    # ================================================================ API
+    def open_incident(self, *, title: str | None = None, requests: Iterable[PlannedAction] = (),
+                      max_cycles: int | None = None) -> IncidentStatus:
+        """Open a new incident and run its loop until it needs a decision or ends."""
+        incident = self._next_id()
+        self.short.open_incident(incident, title=title or f"{self.scenario.attack.mode} attack on {self.scenario.name}")
+        start = {"incident": incident, "cycle": 0, "max_cycles": max_cycles, "status": "open", "outcome": None,
+                 "requests": [r.to_dict() for r in requests], "recent_targets": [], "history": [], "quiet": 0}
+        self._invoke(incident, start)
+        return self.status(incident)
+
+    def status(self, incident: str) -> IncidentStatus:
+        snap = self.graph.get_state(self._config(incident))
+        if not snap.values:
+            raise KeyError(f"no incident {incident!r}")
+        pending = snap.interrupts[0].value if snap.interrupts else None
+        values = dict(snap.values)
+        return IncidentStatus(incident, values.get("status", "open"), pending, values.get("outcome"), values)
+
+    def carry_on(self, incident: str) -> IncidentStatus:
+        """Finish whatever step was cut short (after a crash) and run on to the next decision or the end."""
+        if self.status(incident).pending is None:
+            self._invoke(incident, None)
+        return self.status(incident)
+
+    def decide(self, incident: str, interrupt: str, decision: str, *, by: str,
+               drop: Iterable[str] = ()) -> DecisionResult:
+        """Answer confirmation ``interrupt`` of ``incident``: approve, reject or edit (drop hosts)."""
+        if decision not in DECISIONS or decision == "expire":
+            return DecisionResult("invalid", f"unknown decision {decision!r}; say approve, reject or edit")
+        try:
+            pending = self.status(incident).pending
+        except KeyError:
+            return DecisionResult("unknown", f"there is no incident {incident}")
+        if pending is None or pending["interrupt_id"] != interrupt:
+            waiting = f"; the pending one is {pending['interrupt_id']}" if pending else ""
+            return DecisionResult("stale", f"confirmation {interrupt} is not pending (already decided or replaced){waiting}")
+        if self.approvers is not None and by not in self.approvers:
+            for a in pending["actions"]:
+                self.audit.append("refused", who=by, incident=incident, action_id=a["key"], targets=a["targets"],
+                                  why=f"{decision} by someone who is not an approver")
+            return DecisionResult("refused", f"{by} is not an approver; nothing was changed")
+        if self._expired(pending):
+            self._resume(incident, interrupt, {"decision": "expire", "by": "system"})
+            return DecisionResult("expired", f"confirmation {interrupt} expired at {pending['expires_at']}")
+        self._resume(incident, interrupt, {"decision": decision, "by": by, "drop": sorted(set(drop))})
+        return DecisionResult("applied", f"{decision} recorded for {interrupt}")
+
+    def expire_due(self) -> list[str]:
+        """Expire every pending confirmation past its time; returns their interrupt ids."""
+        expired = []
+        for row in self.short.incidents(status="open"):
+            try:
+                pending = self.status(row["id"]).pending
+            except KeyError:
+                continue
+            if pending and self._expired(pending):
+                self._resume(row["id"], pending["interrupt_id"], {"decision": "expire", "by": "system"})
+                expired.append(pending["interrupt_id"])
+        return expired
+
+    def run(self, incident: str, decide: Callable[[dict[str, Any]], tuple[str, list[str]]], *, by: str) -> IncidentStatus:
+        """Drive ``incident`` to its end, asking ``decide(payload) -> (decision, hosts to drop)`` at each confirmation."""
+        status = self.status(incident)
+        while status.status == "open":
+            if status.pending is None:
+                status = self.carry_on(incident)
+                continue
+            decision, drop = decide(status.pending)
+            result = self.decide(incident, status.pending["interrupt_id"], decision, by=by, drop=drop)
+            if result.status not in ("applied", "expired"):
+                raise RuntimeError(result.message)
+            status = self.status(incident)
+        return status
+
+    def close_connections(self) -> None:
+        self._saver_conn.close()
+
+    # ================================================================ used by the nodes
+    def perceive(self, **kwargs: Any) -> tuple[Perception, list[RegionView]]:
+        return perceive(self.sim, 0, **kwargs)
+
+    def make_plan(self, *, perception: Perception, views: list[RegionView], requests: list[PlannedAction]) -> Plan:
+        policy = self.long.policy()
+        budget = self.scenario.defender.actions_per_step
+
+        def toolbox() -> Toolbox:
+            return Toolbox(sim=self.sim, perception=perception, agents=self.agents, budget=budget, policy=policy,
+                           requests=requests, recall=lambda q: [r.text for r in self.long.recall(q)])
+
+        query = " ".join([self.scenario.attack.mode] + [s.subnet for s in perception.subnets if s.seen])
+        lessons = [r.text for r in self.long.recall(query, limit=3)]
+        ctx = PlanContext(perception=perception, views=views, toolbox=toolbox(), budget=budget, lessons=lessons)
+        return self.planner.plan(ctx)
+
+    def execute(self, incident: str, action: dict[str, Any]) -> dict[str, Any]:
+        """Carry out one approved action on the twin, exactly once (also across restarts)."""
+        key, targets = action["key"], list(action["targets"])
+        result = {"key": key, "kind": action["kind"], "targets": targets}
+        protected = sorted(set(targets) & set(self.long.policy().protected_assets))
+        if protected:  # checked again here: the policy may have changed since the plan
+            if self.short.action(key).status == "approved":
+                self.short.set_action_status(key, "refused")
+            self.audit.append_once("refused", who="policy", incident=incident, action_id=key, targets=targets,
+                                   why=f"protected asset(s): {', '.join(protected)}")
+            return result | {"status": "refused", "changed": []}
+        with self.store.write():
+            if self.short.claim_execution(key):
+                try:
+                    nodes = np.array([[self.sim.network.index[h] for h in targets]], dtype=np.int64)
+                    changed = self.sim.act(np.full(nodes.shape, ACTIONS.index(action["kind"])), nodes).reshape(-1)
+                    self.snapshots.save(f"exec:{key}", step=int(self.sim.t[0]), state=dump_state(self.sim))
+                    self.audit.append_once(
+                        "executed", who=f"agent:{action['source']}", incident=incident, action_id=key,
+                        targets=targets, why=action["reason"],
+                        result={"changed": [h for h, c in zip(targets, changed) if c],
+                                "unchanged": [h for h, c in zip(targets, changed) if not c]})
+                except BaseException:
+                    self._restore_twin()  # the transaction rolls back; so must the twin
+                    raise
+        done = [e for e in self.audit.entries(incident=incident) if e["action_id"] == key and e["event"] == "executed"]
+        if not done:
+            return result | {"status": self.short.action(key).status, "changed": []}
+        return result | {"status": "executed", "changed": done[0]["result"]["changed"]}
+
+    def tick(self, incident: str, cycle: int) -> list[int]:
+        """Let the attacker move once (when this loop drives the twin); returns the attack attempts' hosts."""
+        if self.tick_on_act:
+            key = f"tick:{incident}:{cycle}"
+            with self.store.write():
+                if not self.snapshots.has(key):
+                    try:
+                        self.sim.step()
+                        self.snapshots.save(key, step=int(self.sim.t[0]), state=dump_state(self.sim))
+                    except BaseException:
+                        self._restore_twin()
+                        raise
+        return [int(h) for h in self.sim.attack_targets[0] if h >= 0]
+
+    def metrics(self) -> dict[str, Any]:
+        m = self.sim.metrics()
+        return {"step": int(self.sim.t[0]), "availability": round(float(m.availability[0]), 4),
+                "seen": int(m.visible[0]), "isolated": int(m.isolated[0]), "hvn_lost": bool(m.hvn_lost[0]),
+                "done": bool(m.done[0])}
+
+    def close(self, incident: str, *, outcome: str, history: list[dict[str, Any]]) -> None:
+        """Write the incident's record and lesson to long-term memory and mark it closed."""
+        executed = [kind for h in history for kind in h["executed"]]
+        counts = ", ".join(f"{executed.count(k)} {k}" for k in dict.fromkeys(executed)) or "no action"
+        last = history[-1] if history else {"availability_after": self.metrics()["availability"]}
+        summary = (f"{self.scenario.attack.mode} attack, {len(history)} step(s); executed {counts}; "
+                   f"availability {last['availability_after']:.0%} at close.")
+        title = (self.short.incident(incident) or {}).get("title", incident)
+        self.long.record_outcome(incident, title=title, summary=summary, outcome=outcome)
+        self.long.add_lesson(f"{outcome.split(':')[0].capitalize()} a {self.scenario.attack.mode} attack "
+                             f"with {counts}: {outcome}.", incident=incident,
+                             tags=[self.scenario.attack.mode, outcome.split(":")[0]])
+        if (self.short.incident(incident) or {}).get("status") == "open":
+            self.short.set_incident_status(incident, "closed")
+
+    # ================================================================ internals
+    def _invoke(self, incident: str, value: Any) -> None:
+        config = self._config(incident) | {"recursion_limit": RECURSION_LIMIT}
+        for update in self.graph.stream(value, config, durability="sync", stream_mode="updates"):
+            if self.on_update is not None:
+                self.on_update(incident, update)
+
+    def _resume(self, incident: str, interrupt: str, decision: dict[str, Any]) -> None:
+        decision = decision | {"at": self.store.now()}
+        self._invoke(incident, Command(resume={interrupt: decision}))
+
+    def _config(self, incident: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": incident}}
+
+    def _expired(self, pending: dict[str, Any]) -> bool:
+        expires = datetime.fromisoformat(pending["expires_at"].replace("Z", "+00:00"))
+        return self.store.clock() >= expires
+
+    def _next_id(self) -> str:
+        return f"INC-{len(self.short.incidents()) + 1:04d}"
+
+    def _restore_twin(self) -> None:
+        latest = self.snapshots.latest()
+        if latest is None:
+            return
+        try:
+            restore_state(self.sim, latest[2])
+        except SnapshotError as exc:
+            raise InputError(self.store.path, "twin_snapshots", str(exc)) from None
+
