@@ -58,7 +58,8 @@ def build_graph(defence: Defence) -> StateGraph:
 
     def plan(state: IncidentState) -> dict:
         incident, cycle = state["incident"], state.get("cycle", 0)
-        requests = [PlannedAction.from_dict(r) for r in state.get("requests", [])]
+        queued = defence.short.take_requests(incident, plan=f"{incident}/c{cycle}")
+        requests = [PlannedAction.from_dict(r) for r in state.get("requests", []) + queued]
         made = defence.make_plan(perception=Perception.from_dict(state["perception"]),
                                  views=[RegionView(**v) for v in state["views"]], requests=requests)
         out = made.to_dict() | {"at": defence.store.now(), "cycle": cycle}
@@ -120,8 +121,8 @@ def build_graph(defence: Defence) -> StateGraph:
         quiet = state.get("quiet", 0) + 1 if after["seen"] == 0 else 0
         outcome = _outcome(after, quiet, cycle + 1, state.get("max_cycles"))
         update = {"cycle": cycle + 1, "history": history, "quiet": quiet, "results": []}
-        if outcome is None:
-            return Command(update=update, goto="perceive")
+        if outcome is None:  # a live twin moves on its own clock: the next cycle starts at its next tick
+            return Command(update=update, goto="perceive" if defence.tick_on_act else END)
         defence.close(incident, outcome=outcome, history=history)
         return Command(update=update | {"status": "closed", "outcome": outcome}, goto=END)
 

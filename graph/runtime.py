@@ -10,6 +10,7 @@ resumes: only the pending confirmation's id, only an approver, only before it ex
 from __future__ import annotations
 
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -72,7 +73,9 @@ class Defence:
         tick_on_act: bool = True,
         restore: bool = True,
     ) -> None:
-        """``restore``: carry on with the newest saved twin (a restart); False starts the scenario's twin afresh."""
+        """``tick_on_act``: each cycle moves the twin one step and runs on to the next (run-incident);
+        False: the twin is live (:meth:`tick_twin` moves it) and each cycle waits for :meth:`next_cycle`.
+        ``restore``: carry on with the newest saved twin (a restart); False starts the scenario's twin afresh."""
         self.scenario, self.store = scenario, store
         self.short, self.long = ShortTermMemory(store), LongTermMemory(store)
         self.audit, self.snapshots = AuditLog(store), TwinSnapshots(store)
@@ -88,6 +91,7 @@ class Defence:
         self.confirm_timeout = confirm_timeout
         self.approvers = frozenset(approvers) if approvers else None  # None: anyone may decide
         self.tick_on_act = tick_on_act
+        self._lock = threading.RLock()  # one graph run or decision at a time (SqliteSaver is not for many threads)
         #: called with (incident, {node: update}) after every node, e.g. to post progress to a chat thread
         self.on_update: Callable[[str, dict[str, Any]], None] | None = None
         self._saver_conn = sqlite3.connect(store.path, check_same_thread=False)
@@ -97,6 +101,10 @@ class Defence:
     def open_incident(self, *, title: str | None = None, requests: Iterable[PlannedAction] = (),
                       max_cycles: int | None = None) -> IncidentStatus:
         """Open a new incident and run its loop until it needs a decision or ends."""
+        with self._lock:
+            return self._open(title=title, requests=requests, max_cycles=max_cycles)
+
+    def _open(self, *, title: str | None, requests: Iterable[PlannedAction], max_cycles: int | None) -> IncidentStatus:
         incident = self._next_id()
         self.short.open_incident(incident, title=title or f"{self.scenario.attack.mode} attack on {self.scenario.name}")
         start = {"incident": incident, "cycle": 0, "max_cycles": max_cycles, "status": "open", "outcome": None,
@@ -114,13 +122,48 @@ class Defence:
 
     def carry_on(self, incident: str) -> IncidentStatus:
         """Finish whatever step was cut short (after a crash) and run on to the next decision or the end."""
-        if self.status(incident).pending is None:
-            self._invoke(incident, None)
-        return self.status(incident)
+        with self._lock:
+            if self.status(incident).pending is None:
+                self._invoke(incident, None)
+            return self.status(incident)
+
+    def next_cycle(self, incident: str) -> IncidentStatus:
+        """Live twin: start the incident's next cycle, unless it is waiting for a decision or closed."""
+        with self._lock:
+            status = self.status(incident)
+            if status.status == "open" and status.pending is None:
+                self._invoke(incident, {"incident": incident})
+            return self.status(incident)
+
+    def request(self, incident: str, actions: Iterable[PlannedAction], *, who: str) -> int:
+        """Queue operator-requested actions for the incident's next plan; returns how many."""
+        count = 0
+        for action in actions:
+            self.short.add_request(incident, action=action.to_dict(), who=who)
+            count += 1
+        return count
+
+    def tick_twin(self) -> dict[str, Any]:
+        """Live twin: the attacker moves one step (saved as a snapshot); returns the metrics after it."""
+        with self._lock:
+            if not self.sim.done[0]:
+                self.sim.step()
+                self.snapshots.save(f"live:{uuid.uuid4().hex}", step=int(self.sim.t[0]), state=dump_state(self.sim))
+            return self.metrics()
+
+    def new_episode(self) -> None:
+        """Live twin: start the scenario's attack afresh (after the last campaign ended)."""
+        with self._lock:
+            self.sim.reset()
+            self.snapshots.save(f"episode:{uuid.uuid4().hex}", step=0, state=dump_state(self.sim))
 
     def decide(self, incident: str, interrupt: str, decision: str, *, by: str,
                drop: Iterable[str] = ()) -> DecisionResult:
         """Answer confirmation ``interrupt`` of ``incident``: approve, reject or edit (drop hosts)."""
+        with self._lock:
+            return self._decide(incident, interrupt, decision, by=by, drop=drop)
+
+    def _decide(self, incident: str, interrupt: str, decision: str, *, by: str, drop: Iterable[str]) -> DecisionResult:
         if decision not in DECISIONS or decision == "expire":
             return DecisionResult("invalid", f"unknown decision {decision!r}; say approve, reject or edit")
         try:
@@ -143,6 +186,10 @@ class Defence:
 
     def expire_due(self) -> list[str]:
         """Expire every pending confirmation past its time; returns their interrupt ids."""
+        with self._lock:
+            return self._expire_due()
+
+    def _expire_due(self) -> list[str]:
         expired = []
         for row in self.short.incidents(status="open"):
             try:

@@ -82,12 +82,32 @@ CREATE TABLE twin_snapshots (
 );
 """
 
+CONVERSATIONS = """
+CREATE TABLE operator_requests (
+    id INTEGER PRIMARY KEY, incident TEXT NOT NULL REFERENCES incidents(id), action TEXT NOT NULL,
+    who TEXT NOT NULL, at TEXT NOT NULL, taken_in TEXT
+);
+CREATE INDEX operator_requests_open ON operator_requests(incident, taken_in);
+CREATE TABLE chat_threads (
+    incident TEXT NOT NULL REFERENCES incidents(id), surface TEXT NOT NULL, channel TEXT NOT NULL,
+    thread TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (incident, surface)
+);
+CREATE UNIQUE INDEX chat_threads_by_thread ON chat_threads(surface, channel, thread);
+CREATE TABLE chat_asks (
+    interrupt TEXT NOT NULL, surface TEXT NOT NULL, channel TEXT NOT NULL, message TEXT NOT NULL,
+    at TEXT NOT NULL, PRIMARY KEY (interrupt, surface)
+);
+CREATE TABLE seen_deliveries (key TEXT PRIMARY KEY, at TEXT NOT NULL);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "short-term memory", SHORT_TERM),
     Migration(2, "long-term memory", LONG_TERM),
     Migration(3, "full-text indexes", _full_text_indexes),
     Migration(4, "audit log", AUDIT),
     Migration(5, "twin snapshots", TWIN_SNAPSHOTS),
+    Migration(6, "operator requests and chat threads", CONVERSATIONS),
 )
 
 

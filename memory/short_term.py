@@ -122,6 +122,23 @@ class ShortTermMemory:
             sql, args = sql + " AND status = ?", [incident, status]
         return [_action(row) for row in self.store.db.execute(sql + " ORDER BY created_at, rowid", args)]
 
+    # ---------------------------------------------------------------- operator requests
+    def add_request(self, incident: str, *, action: dict[str, Any], who: str) -> int:
+        """Queue an operator-requested action for the incident's next plan."""
+        with self.store.write() as db:
+            cursor = db.execute("INSERT INTO operator_requests (incident, action, who, at) VALUES (?, ?, ?, ?)",
+                                [incident, json.dumps(action, sort_keys=True), who, self.store.now()])
+            return int(cursor.lastrowid)
+
+    def take_requests(self, incident: str, *, plan: str) -> list[dict[str, Any]]:
+        """The requests for plan ``plan``: the queued ones are claimed for it once; asking again gives the same."""
+        with self.store.write() as db:
+            db.execute("UPDATE operator_requests SET taken_in = ? WHERE incident = ? AND taken_in IS NULL",
+                       [plan, incident])
+            rows = db.execute("SELECT action FROM operator_requests WHERE incident = ? AND taken_in = ? ORDER BY id",
+                              [incident, plan]).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
     # ---------------------------------------------------------------- conversation
     def add_turn(self, incident: str, *, who: str, text: str) -> None:
         with self.store.write() as db:

@@ -315,3 +315,33 @@ def test_the_incidents_audit_chain_verifies_and_a_tampered_row_is_caught(make, t
     conn.close()
     broken = d.audit.verify()
     assert broken is not None and broken.id == 3 and broken.reason == "edited"
+
+
+# ---------------------------------------------------------------- live twin
+def test_a_live_incident_waits_for_the_next_tick_between_cycles(make):
+    d = make(tick_on_act=False)
+    status = d.open_incident()
+    step = int(d.sim.t[0])
+    d.decide(status.incident, status.pending["interrupt_id"], "approve", by="alice")
+    after = d.status(status.incident)
+    assert after.status == "open" and after.pending is None and int(d.sim.t[0]) == step  # no tick of its own
+    assert d.tick_twin()["step"] == step + 1
+    again = d.next_cycle(status.incident)
+    assert again.pending["interrupt_id"] == f"{status.incident}/c1"
+    assert d.next_cycle(status.incident).pending == again.pending  # waiting: nothing new starts
+
+
+def test_operator_requests_queued_while_waiting_join_the_next_plan_once(make):
+    d = make(tick_on_act=False)
+    status = d.open_incident()
+    host = d.sim.network.names[3]
+    assert d.request(status.incident, [PlannedAction("patch", (host,), "operator", None, "asked in chat")],
+                     who="alice") == 1
+    d.decide(status.incident, status.pending["interrupt_id"], "reject", by="alice")
+    d.tick_twin()
+    nxt = d.next_cycle(status.incident).pending
+    assert nxt["actions"][0]["targets"] == [host] and nxt["actions"][0]["source"] == "operator"
+    d.decide(status.incident, nxt["interrupt_id"], "reject", by="alice")
+    d.tick_twin()
+    later = d.next_cycle(status.incident).pending
+    assert all(a["source"] != "operator" for a in later["actions"])
