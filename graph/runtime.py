@@ -143,6 +143,17 @@ class Defence:
             count += 1
         return count
 
+    def defend_region(self, region: int, *, count: int = 2, who: str) -> list[PlannedAction]:
+        """An operator's "defend SUBNET": Purge's picks there (Fortify's when nothing is seen), as requests."""
+        with self._lock:
+            perception, _ = self.perceive()
+            box = Toolbox(sim=self.sim, perception=perception, agents=self.agents, budget=count,
+                          policy=self.long.policy())
+            for _ in range(count):
+                box.assign_one("purge", region, fallback="fortify")
+        return [PlannedAction(a.kind, a.targets, "operator", a.region, f"defend {a.region} (asked by {who}): {a.reason}")
+                for a in box.proposed]
+
     def tick_twin(self) -> dict[str, Any]:
         """Live twin: the attacker moves one step (saved as a snapshot); returns the metrics after it."""
         with self._lock:
@@ -158,12 +169,17 @@ class Defence:
             self.snapshots.save(f"episode:{uuid.uuid4().hex}", step=0, state=dump_state(self.sim))
 
     def decide(self, incident: str, interrupt: str, decision: str, *, by: str,
-               drop: Iterable[str] = ()) -> DecisionResult:
-        """Answer confirmation ``interrupt`` of ``incident``: approve, reject or edit (drop hosts)."""
-        with self._lock:
-            return self._decide(incident, interrupt, decision, by=by, drop=drop)
+               drop: Iterable[str] = (), authorised: bool | None = None) -> DecisionResult:
+        """Answer confirmation ``interrupt`` of ``incident``: approve, reject or edit (drop hosts).
 
-    def _decide(self, incident: str, interrupt: str, decision: str, *, by: str, drop: Iterable[str]) -> DecisionResult:
+        ``authorised``: whether ``by`` may decide, when the caller checked it (a chat role);
+        None: checked against ``approvers`` here.
+        """
+        with self._lock:
+            return self._decide(incident, interrupt, decision, by=by, drop=drop, authorised=authorised)
+
+    def _decide(self, incident: str, interrupt: str, decision: str, *, by: str, drop: Iterable[str],
+                authorised: bool | None) -> DecisionResult:
         if decision not in DECISIONS or decision == "expire":
             return DecisionResult("invalid", f"unknown decision {decision!r}; say approve, reject or edit")
         try:
@@ -173,7 +189,9 @@ class Defence:
         if pending is None or pending["interrupt_id"] != interrupt:
             waiting = f"; the pending one is {pending['interrupt_id']}" if pending else ""
             return DecisionResult("stale", f"confirmation {interrupt} is not pending (already decided or replaced){waiting}")
-        if self.approvers is not None and by not in self.approvers:
+        if authorised is None:
+            authorised = self.approvers is None or by in self.approvers
+        if not authorised:
             for a in pending["actions"]:
                 self.audit.append("refused", who=by, incident=incident, action_id=a["key"], targets=a["targets"],
                                   why=f"{decision} by someone who is not an approver")

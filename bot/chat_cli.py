@@ -1,0 +1,101 @@
+"""The chat-facing subcommands: ``cyberops demo``, ``cyberops serve``, ``cyberops hosts``.
+
+Each builds the defence loop and the conversation core and wires the surfaces to them
+(this is the composition root for chat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from twin.errors import InputError
+
+
+def add_chat_commands(sub: argparse._SubParsersAction) -> None:
+    d = sub.add_parser(
+        "demo", help="the demo network under a live attack, in a chat-like terminal",
+        description="Run the defence loop on a live twin in the terminal: incidents open as compromises are "
+                    "seen, the plan is posted with its reasons, and you approve, reject, ask (\"why?\", "
+                    "\"status\", \"isolate HOST but not the database\") or use /commands. Enter moves the twin "
+                    "one step (or --tick S runs it on its own). Without a terminal (or with --auto) a scripted "
+                    "operator plays the session.",
+    )
+    d.add_argument("--scenario", default="demo", metavar="FILE", help="scenario file or shipped name (default: demo)")
+    d.add_argument("--db", metavar="PATH", help="memory database (default: $CYBEROPS_DB or ./cyberops.db)")
+    d.add_argument("--tick", type=float, default=0.0, metavar="S", help="seconds per twin step (default: 0 = on Enter)")
+    d.add_argument("--steps", type=int, metavar="N", help="stop after N steps (default: the scenario's horizon)")
+    d.add_argument("--auto", action="store_true", help="let the scripted operator play, even on a terminal")
+    d.set_defaults(func=_cmd_demo)
+
+    h = sub.add_parser("hosts", help="list the twin's hosts (name, subnet, role, entry, high value)",
+                       description="List the hosts of a scenario's twin with subnet, role and entry/high-value marks.")
+    h.add_argument("--scenario", default="demo", metavar="FILE", help="scenario file or shipped name (default: demo)")
+    h.add_argument("--json", action="store_true", help="one JSON object per host")
+    h.set_defaults(func=_cmd_hosts)
+
+
+def build_conversation(scenario_name: str, db: str, *, surfaces: dict, channels: dict, approvers=None,
+                       live: bool = True, restore: bool = True, confirm_timeout: float | None = None):
+    """The defence loop on a live twin, and the conversation core over it."""
+    from bot.conversation import Conversation
+    from graph.llm_planner import llm_planner_from_env
+    from graph.planning import EmbeddedPlanner
+    from graph.runtime import DEFAULT_CONFIRM_TIMEOUT, Defence
+    from memory.store import open_store
+    from twin.scenario import load_scenario
+
+    scenario = load_scenario(scenario_name)
+    store = open_store(db)
+    defence = Defence(scenario=scenario, store=store, tick_on_act=not live, restore=restore,
+                      planner=llm_planner_from_env() or EmbeddedPlanner(),
+                      confirm_timeout=confirm_timeout or DEFAULT_CONFIRM_TIMEOUT)
+    return Conversation(defence=defence, surfaces=surfaces, channels=channels, approvers=approvers)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bot.console import CHANNEL, ConsoleSurface, interactive, run_demo
+    from memory.store import default_db_path
+
+    if args.tick < 0:
+        raise InputError("command line", "--tick", f"must be 0 or more, not {args.tick}")
+    if args.steps is not None and args.steps < 1:
+        raise InputError("command line", "--steps", f"must be at least 1, not {args.steps}")
+    console = Console()
+    surface = ConsoleSurface(console)
+    conversation = build_conversation(args.scenario, args.db or default_db_path(), surfaces={"console": surface},
+                                      channels={"console": CHANNEL}, restore=False)
+    steps = args.steps or conversation.defence.scenario.horizon
+    auto = args.auto or not interactive()
+    summary = run_demo(conversation, surface, console, auto=auto, steps=steps, tick_seconds=args.tick)
+    console.print(f"\n[bold]Demo over[/]: {summary['steps']} steps, {summary['incidents']} incident(s), "
+                  f"{summary['executed']} action(s) executed, availability {summary['availability']:.0%}, "
+                  f"audit chain {'OK' if summary['audit_ok'] else 'BROKEN'} "
+                  f"(cyberops audit --db {conversation.defence.store.path}).")
+    conversation.defence.close_connections()
+    return 0 if summary["audit_ok"] else 1
+
+
+def _cmd_hosts(args: argparse.Namespace) -> int:
+    from twin.build import build_network
+    from twin.scenario import load_scenario
+
+    net = build_network(load_scenario(args.scenario))
+    rows = [{"name": name, "subnet": net.subnets[net.subnet_of[i]], "role": net.roles[i],
+             "entry": bool(net.entry[i]), "high_value": bool(net.high_value[i])} for i, name in enumerate(net.names)]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} hosts in {net.n_subnets} subnets")
+    for column in ("name", "subnet", "role", "entry", "high value"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["name"], r["subnet"], r["role"], "yes" if r["entry"] else "", "yes" if r["high_value"] else "")
+    Console().print(table)
+    return 0

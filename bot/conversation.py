@@ -1,0 +1,300 @@
+"""The conversation core: chat events in, calls on the defence loop, thread posts out — for every surface.
+
+Adapters hand in :class:`~bot.surface.Message` and :class:`~bot.surface.Click` (after
+they have acknowledged the platform) and get a :class:`~bot.surface.Reply` back; what
+belongs in an incident's thread (the plan, each confirmation, results, the close) is
+posted through the :class:`~bot.surface.Surface` of every surface the incident lives on.
+Posting is idempotent (each post has a key in memory), so a retry, a restart or two
+surfaces racing never post or act twice.  Decisions themselves are made in ``graph/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from typing import Any
+
+from bot import operator_requests as ops
+from bot import replies
+from bot.surface import Ask, Click, Message, Reply, Surface
+from graph.planning import ACTION_KINDS
+from graph.runtime import Defence
+from memory.chat import ChatMemory
+
+log = logging.getLogger(__name__)
+
+SUBCOMMANDS = ("status", "incidents", "hosts", "isolate", "patch", "reset", "recover", "defend", "protect",
+               "autonomy", "stop", "resume", "report", "help", "explain", "simulate")
+MAX_TEXT = 4000  # characters of an operator message we read; the rest is ignored
+
+
+class Conversation:
+    def __init__(self, *, defence: Defence, surfaces: dict[str, Surface] | None = None,
+                 channels: dict[str, str] | None = None, approvers: Collection[str] | None = None,
+                 recognise: Callable[[str], dict] | None = None) -> None:
+        """``channels``: per surface, where new incidents are posted; ``approvers``: user ids that may
+        decide (None: anyone; adapters that check roles pass ``is_approver`` instead)."""
+        self.defence = defence
+        self.chat = ChatMemory(defence.store)
+        self.surfaces = dict(surfaces or {})
+        self.channels = dict(channels or {})
+        self.approvers = frozenset(approvers) if approvers else None
+        self._recognise = recognise
+
+    # ================================================================ inbound
+    def command(self, msg: Message) -> Reply:
+        """``/cyberops …``: a subcommand, or free text understood as an intent."""
+        if msg.delivery and not self.chat.first_delivery(f"command:{msg.surface}:{msg.delivery}"):
+            return Reply("Already handled that one.")
+        text = msg.text.strip()[:MAX_TEXT]
+        word, _, rest = text.partition(" ")
+        word = word.lower()
+        if word in ("", "help"):
+            return Reply(replies.HELP)
+        if word not in SUBCOMMANDS:
+            return self._intent(msg, self.recognise(text), incident=None)
+        if word in ACTION_KINDS or word in ("protect",):
+            result = self.recognise(text)
+            return self._intent(msg, result | {"intent": word}, incident=None)
+        if word == "hosts":
+            return Reply(self._hosts(rest.strip()))
+        if word == "incidents":
+            return Reply(self._incidents())
+        if word == "defend":
+            return self._defend(msg, self.recognise(text))
+        if word == "autonomy":
+            return self._guarded(lambda: Reply(f"Autonomy now: {ops.set_autonomy(self.defence, rest.split())}.",
+                                               ephemeral=False))
+        if word == "report":
+            return Reply(self._status())  # the scheduled posture report comes with its own issue
+        return self._intent(msg, self.recognise(word) | {"intent": word}, incident=None)
+
+    def message(self, msg: Message) -> Reply | None:
+        """A message in an incident thread (or addressed to the bot); None when it isn't for us."""
+        if msg.delivery and not self.chat.first_delivery(f"message:{msg.surface}:{msg.delivery}"):
+            return None
+        incident = self.chat.incident_in(surface=msg.surface, channel=msg.channel, thread=msg.thread) \
+            if msg.thread else None
+        return self._intent(msg, self.recognise(msg.text[:MAX_TEXT]), incident=incident)
+
+    def click(self, click: Click) -> Reply:
+        """An approve/reject button."""
+        if click.delivery and not self.chat.first_delivery(f"click:{click.surface}:{click.delivery}"):
+            return Reply("Already handled that click.")
+        return self._decide(click.incident, click.interrupt, click.decision, user=click.user,
+                            surface=click.surface, is_approver=click.is_approver)
+
+    # ================================================================ the live twin
+    def tick(self) -> dict[str, Any]:
+        """One step of the live twin: expire, open an incident on a new compromise, advance the open ones."""
+        d = self.defence
+        open_incidents = d.short.incidents(status="open")
+        if d.sim.done[0] and not open_incidents:
+            d.new_episode()
+            self._broadcast("The simulated attack campaign is over; the twin starts a new one.")
+        metrics = d.tick_twin()
+        for interrupt in d.expire_due():
+            self._close_asks(interrupt, replies.decided_text("expire", "", d.store.now()))
+        if self.paused:
+            return metrics
+        open_incidents = d.short.incidents(status="open")
+        if not open_incidents and metrics["seen"] > 0:
+            status = d.open_incident(title=f"{metrics['seen']} compromise(s) seen at step {metrics['step']}")
+            self.publish(status.incident)
+        for row in open_incidents:
+            d.next_cycle(row["id"])
+            self.publish(row["id"])
+        return metrics
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.chat.setting("paused", False))
+
+    # ================================================================ outbound
+    def publish(self, incident: str, *, origin: Message | None = None) -> None:
+        """Post what the thread hasn't seen yet: results of finished steps, the pending ask, the close."""
+        status = self.defence.status(incident)
+        for name, channel, thread in self._threads(incident, origin):
+            surface = self.surfaces[name]
+            for entry in status.state.get("history", []):
+                key = f"posted:{incident}:{name}:result:c{entry['cycle']}"
+                if self.chat.first_delivery(key):
+                    actions = [self._action(a) for a in self.defence.short.actions(incident)
+                               if a.key.startswith(f"{incident}/c{entry['cycle']}/")]
+                    surface.post(channel, thread, replies.results_text(entry["cycle"], actions, entry))
+            if status.pending and self.chat.first_delivery(f"posted:{incident}:{name}:ask:{status.pending['interrupt_id']}"):
+                pending = status.pending
+                ask = Ask(incident, pending["interrupt_id"], replies.plan_text(pending), pending["actions"],
+                          pending["expires_at"])
+                message = surface.ask(channel, thread, ask)
+                self.chat.set_ask(pending["interrupt_id"], surface=name, channel=channel, message=message)
+            if status.status == "closed" and self.chat.first_delivery(f"posted:{incident}:{name}:closed"):
+                surface.post(channel, thread, replies.closed_text(incident, status.outcome or "closed"))
+
+    # ================================================================ internals
+    def recognise(self, text: str) -> dict:
+        if self._recognise is None:
+            from graph.intent_slots import TwinNames
+            from graph.intents import IntentRecogniser
+
+            names = TwinNames.from_network(self.defence.sim.network)
+            recogniser = IntentRecogniser(names=names)
+            self._recognise = recogniser.recognise
+        return self._recognise(text)
+
+    def _intent(self, msg: Message, result: dict, *, incident: str | None) -> Reply:
+        intent = result["intent"]
+        if result.get("clarify") and intent not in ("confirm", "reject", "stop"):
+            return Reply(result["clarify"])
+        if intent in ("confirm", "reject"):
+            return self._decide_by_text(msg, incident, "approve" if intent == "confirm" else "reject")
+        if intent in ACTION_KINDS:
+            return self._request(msg, result, incident)
+        if intent == "defend":
+            return self._defend(msg, result)
+        if intent == "protect":
+            return self._guarded(lambda: Reply(f"Protected (never touched): {', '.join(ops.protect(self.defence, result))}.",
+                                               ephemeral=False))
+        if intent in ("stop", "resume"):
+            self.chat.set_setting("paused", intent == "stop")
+            return Reply("⏸ Paused: no automated action runs until `resume`." if intent == "stop"
+                         else "▶️ Resumed: the defence loop runs again.", ephemeral=False)
+        if intent == "explain":
+            return Reply(ops.explain(self.defence, incident or self._latest_open()), ephemeral=incident is None)
+        if intent == "simulate":
+            return Reply(ops.simulate(self.defence), ephemeral=incident is None)
+        if intent in ("status", "report"):
+            return Reply(self._status(), ephemeral=incident is None)
+        if intent == "help":
+            return Reply(replies.HELP)
+        return Reply("Sorry, I didn't get that. Try `help`, or name an action and hosts, e.g. `isolate srv-web-01`.")
+
+    def _decide_by_text(self, msg: Message, incident: str | None, decision: str) -> Reply:
+        incident = incident or self._latest_open()
+        pending = self.defence.status(incident).pending if incident else None
+        if pending is None:
+            return Reply("Nothing is waiting for a decision.")
+        return self._decide(incident, pending["interrupt_id"], decision, user=msg.user, surface=msg.surface,
+                            is_approver=msg.is_approver)
+
+    def _decide(self, incident: str, interrupt: str, decision: str, *, user: str, surface: str,
+                is_approver: bool | None) -> Reply:
+        if decision == "approve" and self.paused:
+            return Reply("Automated actions are paused; say `resume` first (or reject).")
+        if is_approver is None:
+            is_approver = self.approvers is None or user in self.approvers
+        result = self.defence.decide(incident, interrupt, decision, by=f"{surface}:{user}", authorised=is_approver)
+        if result.status == "refused":
+            return Reply("You are not an approver for CyberOps actions; your click was recorded and nothing ran.")
+        if result.status in ("applied", "expired"):
+            word = decision if result.status == "applied" else "expire"
+            self._close_asks(interrupt, replies.decided_text(word, self._mention(surface, user), self.defence.store.now()))
+            self.publish(incident)
+        return Reply(result.message)
+
+    def _request(self, msg: Message, result: dict, incident: str | None) -> Reply:
+        try:
+            action = ops.action_request(self.defence, result["intent"], result, who=self._mention(msg.surface, msg.user))
+        except ops.RequestError as exc:
+            return Reply(str(exc))
+        return self._queue(msg, [action], incident)
+
+    def _defend(self, msg: Message, result: dict) -> Reply:
+        subnets = result["targets"].get("subnets", [])
+        if not subnets:
+            return Reply("Which subnet? e.g. `defend rnd`.")
+        net = self.defence.sim.network
+        actions = [a for s in subnets for a in self.defence.defend_region(
+            net.subnets.index(s), who=self._mention(msg.surface, msg.user))]
+        if not actions:
+            return Reply(f"The agents find nothing useful to do in {', '.join(subnets)} right now.")
+        return self._queue(msg, actions, None)
+
+    def _queue(self, msg: Message, actions: list, incident: str | None) -> Reply:
+        what = "; ".join(f"{a.kind} {', '.join(a.targets)}" for a in actions)
+        incident = incident or self._latest_open()
+        if incident is None:
+            status = self.defence.open_incident(title=f"operator request: {what}"[:120], requests=actions)
+            self.publish(status.incident, origin=msg)
+            return Reply(f"Opened {status.incident} for: {what}. Approve it in the incident's thread.", ephemeral=False)
+        self.defence.request(incident, actions, who=f"{msg.surface}:{msg.user}")
+        return Reply(f"Queued for {incident}'s next plan: {what}. It will ask for approval.", ephemeral=False)
+
+    def _close_asks(self, interrupt: str, text: str) -> None:
+        for name, channel, message in self.chat.asks(interrupt):
+            if name in self.surfaces and self.chat.first_delivery(f"closed-ask:{interrupt}:{name}"):
+                self.surfaces[name].close_ask(channel, message, text)
+
+    def _threads(self, incident: str, origin: Message | None) -> list[tuple[str, str, str]]:
+        """The incident's threads, opening one on each surface that has none yet."""
+        targets = dict(self.channels)
+        if origin is not None and origin.surface in self.surfaces:
+            targets.setdefault(origin.surface, origin.channel)
+        out = []
+        for name, channel in targets.items():
+            if name not in self.surfaces:
+                continue
+            found = self.chat.thread_of(incident, name)
+            if found is None:
+                title = (self.defence.short.incident(incident) or {}).get("title", incident)
+                thread = self.surfaces[name].open_thread(channel, f"🚨 *{incident}* — {title}")
+                self.chat.set_thread(incident, surface=name, channel=channel, thread=thread)
+                found = (channel, thread)
+            out.append((name, *found))
+        return out
+
+    def _broadcast(self, text: str) -> None:
+        for name, channel in self.channels.items():
+            if name in self.surfaces:
+                self.surfaces[name].open_thread(channel, text)
+
+    def _status(self) -> str:
+        perception, _ = self.defence.perceive()
+        rows = []
+        for row in self.defence.short.incidents(status="open"):
+            rows.append(row | {"pending": self.defence.status(row["id"]).pending is not None})
+        return replies.status_text(perception.summary, rows, self.paused)
+
+    def _incidents(self) -> str:
+        rows = self.defence.short.incidents()[-10:]
+        if not rows:
+            return "No incident yet."
+        lines = []
+        for row in reversed(rows):
+            record = self.defence.long.incident_record(row["id"])
+            outcome = f" — {record['outcome']}" if record else ""
+            lines.append(f"`{row['id']}` {row['status']} (opened {row['opened_at'][:16]}Z) {row['title']}{outcome}")
+        return "\n".join(lines)
+
+    def _hosts(self, subnet: str) -> str:
+        net = self.defence.sim.network
+        if subnet and subnet not in net.subnets:
+            return f"No subnet {subnet!r}; subnets: {', '.join(net.subnets)}."
+        box_rows = []
+        for i, name in enumerate(net.names):
+            if subnet and net.subnets[net.subnet_of[i]] != subnet:
+                continue
+            box_rows.append({"host": name, "subnet": net.subnets[net.subnet_of[i]], "role": net.roles[i],
+                             "entry": bool(net.entry[i]), "high_value": bool(net.high_value[i]),
+                             "isolated": bool(self.defence.sim.isolated[0, i]),
+                             "seen_compromised": bool(self.defence.sim.visible[0, i])})
+        box_rows.sort(key=lambda r: (not r["seen_compromised"], not r["high_value"], not r["entry"]))
+        return replies.hosts_text(box_rows)
+
+    def _latest_open(self) -> str | None:
+        rows = self.defence.short.incidents(status="open")
+        return rows[-1]["id"] if rows else None
+
+    def _guarded(self, make: Callable[[], Reply]) -> Reply:
+        try:
+            return make()
+        except ops.RequestError as exc:
+            return Reply(str(exc))
+
+    @staticmethod
+    def _mention(surface: str, user: str) -> str:
+        return {"slack": f"<@{user}>", "discord": f"<@{user}>"}.get(surface, user)
+
+    @staticmethod
+    def _action(action) -> dict[str, Any]:
+        return {"key": action.key, "kind": action.kind, "targets": list(action.targets), "status": action.status}
