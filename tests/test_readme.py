@@ -22,7 +22,7 @@ def test_readme_has_exactly_two_setup_commands_that_create_the_venv_when_missing
     for cmd in commands:
         assert "\n" not in cmd.strip()
         assert cmd.startswith("[ -d .venv ] || python3 -m venv .venv;")
-    assert commands[0].endswith("cyberops sim")
+    assert commands[0].endswith("cyberops demo")
     assert commands[1].endswith("python -m pytest")
 
 
