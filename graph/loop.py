@@ -118,7 +118,8 @@ def build_graph(defence: Defence) -> StateGraph:
                  "seen_after": after["seen"], "executed": [r["kind"] for r in executed]}
         defence.short.add_observation(incident, step=after["step"], observation=entry | {"summary": before["summary"]})
         history = (state.get("history", []) + [entry])[-HISTORY_KEPT:]
-        quiet = state.get("quiet", 0) + 1 if after["seen"] == 0 else 0
+        # quiet: nothing seen when the step began nor after it (a reset that clears a compromise is no quiet)
+        quiet = state.get("quiet", 0) + 1 if before["seen"] == 0 and after["seen"] == 0 else 0
         outcome = _outcome(after, quiet, cycle + 1, state.get("max_cycles"))
         update = {"cycle": cycle + 1, "history": history, "quiet": quiet, "results": []}
         if outcome is None:  # a live twin moves on its own clock: the next cycle starts at its next tick
