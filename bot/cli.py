@@ -63,6 +63,14 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--trials", type=int, default=40, metavar="T", help="isolation patterns per level (default: 40)")
     a.add_argument("--seed", type=int, default=0, metavar="S")
     a.set_defaults(func=_cmd_bench_availability)
+    i = bsub.add_parser(
+        "intents", help="operator-intent accuracy, false confirms and latency on a labelled set",
+        description="Recognise every message of a labelled JSONL set ({\"text\", \"intent\"} per line) and "
+                    "report accuracy, per-intent confusion, false confirms, p50/p95 latency and load time.",
+    )
+    i.add_argument("--data", metavar="FILE", help="labelled JSONL set (default: tests/data/intents.jsonl)")
+    i.add_argument("--json", action="store_true", help="print one JSON object")
+    i.set_defaults(func=_cmd_bench_intents)
     c = bsub.add_parser(
         "cycle", help="time of one perceive→plan→confirm→act→reflect cycle of the defence loop",
         description="Time cycles of the defence loop (embedded planner, SQLite checkpointer on a file) on the "
@@ -231,6 +239,34 @@ def _cmd_run_incident(args: argparse.Namespace) -> int:
                         db=args.db or default_db_path(), as_json=args.json, planner=args.planner)
 
 
+def _add_intent(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "intent", help="read an operator message as an intent with targets, exclusions and schedule",
+        description="Recognise what a chat message asks for (offline MiniLM model plus rules): intent, "
+                    "confidence, target and excluded hosts/subnets/roles of the twin, and a cron schedule. "
+                    "Only an explicit confirmation word is ever read as confirm.",
+    )
+    p.add_argument("text", nargs="?", metavar="TEXT", help="the message (quote it)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--jsonl", metavar="FILE", help='read one {"text": ...} per line, write one JSON result per line')
+    p.add_argument("--scenario", metavar="NAME|FILE", help="take host/subnet/role names from this twin (default: demo)")
+    p.set_defaults(func=_cmd_intent)
+
+
+def _cmd_intent(args: argparse.Namespace) -> int:
+    from bot.intent_view import run_intent
+
+    return run_intent(args.text, jsonl=args.jsonl, as_json=args.json, scenario=args.scenario)
+
+
+def _cmd_bench_intents(args: argparse.Namespace) -> int:
+    from bench.intents import DEFAULT_SET, bench_intents, format_report
+
+    result = bench_intents(args.data or DEFAULT_SET)
+    print(json.dumps(result) if args.json else format_report(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cyberops",
@@ -244,7 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenarios(sub)
     _add_train(sub)
     _add_audit(sub)
+    _add_intent(sub)
     _add_run_incident(sub)
+    from bot.chat_cli import add_chat_commands
+
+    add_chat_commands(sub)
     return parser
 
 
@@ -291,6 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cyberops: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
