@@ -28,6 +28,7 @@ from graph.state import DECISIONS
 from graph.tools import Toolbox
 from memory.audit import AuditLog
 from memory.long_term import LongTermMemory
+from memory.reports import ReportMemory
 from memory.short_term import ShortTermMemory
 from memory.snapshots import TwinSnapshots
 from memory.store import Store
@@ -79,6 +80,7 @@ class Defence:
         self.scenario, self.store = scenario, store
         self.short, self.long = ShortTermMemory(store), LongTermMemory(store)
         self.audit, self.snapshots = AuditLog(store), TwinSnapshots(store)
+        self.reports = ReportMemory(store)
         self.sim = build_simulator(scenario)
         if restore:
             self._restore_twin()
@@ -160,6 +162,7 @@ class Defence:
             if not self.sim.done[0]:
                 self.sim.step()
                 self.snapshots.save(f"live:{uuid.uuid4().hex}", step=int(self.sim.t[0]), state=dump_state(self.sim))
+                self._record_metrics()
             return self.metrics()
 
     def new_episode(self) -> None:
@@ -292,10 +295,16 @@ class Defence:
                     try:
                         self.sim.step()
                         self.snapshots.save(key, step=int(self.sim.t[0]), state=dump_state(self.sim))
+                        self._record_metrics()
                     except BaseException:
                         self._restore_twin()
                         raise
         return [int(h) for h in self.sim.attack_targets[0] if h >= 0]
+
+    def _record_metrics(self) -> None:
+        m = self.metrics()
+        self.reports.record_metrics(step=m["step"], availability=m["availability"], seen=m["seen"],
+                                    isolated=m["isolated"])
 
     def metrics(self) -> dict[str, Any]:
         m = self.sim.metrics()

@@ -101,6 +101,22 @@ CREATE TABLE seen_deliveries (key TEXT PRIMARY KEY, at TEXT NOT NULL);
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
 """
 
+REPORTS = """
+CREATE TABLE twin_metrics (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, step INTEGER NOT NULL, availability REAL NOT NULL,
+    seen INTEGER NOT NULL, isolated INTEGER NOT NULL
+);
+CREATE INDEX twin_metrics_by_time ON twin_metrics(at);
+CREATE TABLE report_schedules (
+    id INTEGER PRIMARY KEY, surface TEXT NOT NULL, channel TEXT NOT NULL, cron TEXT NOT NULL,
+    timezone TEXT NOT NULL, text TEXT NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE reports (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, scope TEXT NOT NULL, scorecard TEXT NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "short-term memory", SHORT_TERM),
     Migration(2, "long-term memory", LONG_TERM),
@@ -108,6 +124,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "audit log", AUDIT),
     Migration(5, "twin snapshots", TWIN_SNAPSHOTS),
     Migration(6, "operator requests and chat threads", CONVERSATIONS),
+    Migration(7, "twin metrics, report schedules and reports", REPORTS),
 )
 
 
