@@ -28,6 +28,18 @@ def add_chat_commands(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--auto", action="store_true", help="let the scripted operator play, even on a terminal")
     d.set_defaults(func=_cmd_demo)
 
+    r = sub.add_parser(
+        "report", help="write the posture report (Markdown + map and trend PNGs) to a folder",
+        description="Build the posture report of the twin in the memory database (or the scenario's fresh twin): "
+                    "IPDRR scorecard with trends, open incidents, actions and who approved them, top risks, "
+                    "recommendations, a map of the twin and the availability/compromise trend.",
+    )
+    r.add_argument("--scenario", default="demo", metavar="FILE", help="scenario file or shipped name (default: demo)")
+    r.add_argument("--db", metavar="PATH", help="memory database (default: $CYBEROPS_DB or ./cyberops.db)")
+    r.add_argument("--out", required=True, metavar="DIR", help="folder for report.md, map.png and trend.png")
+    r.add_argument("--json", action="store_true", help="print a JSON summary")
+    r.set_defaults(func=_cmd_report)
+
     h = sub.add_parser("hosts", help="list the twin's hosts (name, subnet, role, entry, high value)",
                        description="List the hosts of a scenario's twin with subnet, role and entry/high-value marks.")
     h.add_argument("--scenario", default="demo", metavar="FILE", help="scenario file or shipped name (default: demo)")
@@ -76,6 +88,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                   f"(cyberops audit --db {conversation.defence.store.path}).")
     conversation.defence.close_connections()
     return 0 if summary["audit_ok"] else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from bot.report_view import write_report
+    from graph.runtime import Defence
+    from memory.store import default_db_path, open_store
+    from twin.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    store = open_store(args.db or default_db_path())
+    defence = Defence(scenario=scenario, store=store, tick_on_act=False)
+    try:
+        result = write_report(defence, args.out)
+    finally:
+        defence.close_connections()
+        store.close()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        scores = ", ".join(f"{k} {v}" for k, v in result["scores"].items())
+        print(f"wrote {', '.join(result['files'])} to {result['out']} in {result['seconds']:.1f} s ({scores})")
+    return 0
 
 
 def _cmd_hosts(args: argparse.Namespace) -> int:

@@ -32,8 +32,9 @@ class ConsoleSurface:
 
     name = "console"
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, image_dir: str = "cyberops-reports") -> None:
         self.console = console
+        self.image_dir = image_dir  # where pictures (report maps and charts) are saved
         self._ids = itertools.count(1)
         self._threads: dict[str, str] = {}
         self.current_thread: str | None = None  # the newest incident thread: where typed text goes
@@ -59,7 +60,13 @@ class ConsoleSurface:
         self.console.print(f"  [dim]{escape(text)}[/]")
 
     def upload(self, channel: str, thread: str, filename: str, data: bytes, title: str) -> None:
-        self.console.print(f"  [dim]({title}: {filename}, {len(data)} bytes)[/]")
+        from pathlib import Path
+
+        folder = Path(self.image_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{thread}-{filename}"
+        path.write_bytes(data)
+        self.console.print(f"  [dim]{escape(title)}: saved {path}[/]")
 
 
 def _markup(text: str) -> str:

@@ -40,6 +40,7 @@ class Conversation:
         self.channels = dict(channels or {})
         self.approvers = frozenset(approvers) if approvers else None
         self._recognise = recognise
+        self.scheduler = None  # a bot.schedules.ReportScheduler, when reports may be scheduled
 
     # ================================================================ inbound
     def command(self, msg: Message) -> Reply:
@@ -66,7 +67,7 @@ class Conversation:
             return self._guarded(lambda: Reply(f"Autonomy now: {ops.set_autonomy(self.defence, rest.split())}.",
                                                ephemeral=False))
         if word == "report":
-            return Reply(self._status())  # the scheduled posture report comes with its own issue
+            return self._report(msg, rest.strip())
         return self._intent(msg, self.recognise(word) | {"intent": word}, incident=None)
 
     def message(self, msg: Message) -> Reply | None:
@@ -163,7 +164,9 @@ class Conversation:
             return Reply(ops.explain(self.defence, incident or self._latest_open()), ephemeral=incident is None)
         if intent == "simulate":
             return Reply(ops.simulate(self.defence), ephemeral=incident is None)
-        if intent in ("status", "report"):
+        if intent == "report":
+            return self._report(msg, "schedule " + result["text"] if result.get("schedule") else "now")
+        if intent == "status":
             return Reply(self._status(), ephemeral=incident is None)
         if intent == "help":
             return Reply(replies.HELP)
@@ -219,6 +222,41 @@ class Conversation:
             return Reply(f"Opened {status.incident} for: {what}. Approve it in the incident's thread.", ephemeral=False)
         self.defence.request(incident, actions, who=f"{msg.surface}:{msg.user}")
         return Reply(f"Queued for {incident}'s next plan: {what}. It will ask for approval.", ephemeral=False)
+
+    def _report(self, msg: Message, rest: str) -> Reply:
+        """``report [now] | schedule WHEN | list | cancel ID``."""
+        from bot.report_view import post_report
+        from bot.schedules import EXAMPLE, ScheduleError
+
+        word, _, arg = rest.partition(" ")
+        if word in ("", "now"):
+            if msg.surface not in self.surfaces:
+                return Reply("I can't post here.")
+            post_report(self.defence, self.surfaces[msg.surface], msg.channel)
+            return Reply("Posted the posture report.")
+        if self.scheduler is None:
+            return Reply("Scheduled reports need `cyberops serve` (the scheduler is not running here).")
+        if word == "schedule":
+            try:
+                schedule, when = self.scheduler.add(surface=msg.surface, channel=msg.channel, text=arg,
+                                                    who=f"{msg.surface}:{msg.user}")
+            except ScheduleError as exc:
+                return Reply(str(exc))
+            return Reply(f"Scheduled posture report #{schedule.id}: {schedule.text} ({schedule.timezone}); "
+                         f"next on {when}. `report cancel {schedule.id}` stops it.", ephemeral=False)
+        if word == "list":
+            found = self.scheduler.reports.schedules(surface=msg.surface, channel=msg.channel)
+            if not found:
+                return Reply(f"No report is scheduled here. Try {EXAMPLE}.")
+            return Reply("\n".join(f"#{s.id}: {s.text} ({s.timezone}), next on {self.scheduler.next_run(s.id)}, "
+                                    f"by {s.created_by}" for s in found))
+        if word == "cancel":
+            if not arg.strip().lstrip("#").isdigit():
+                return Reply("Say `report cancel ID` with the number from `report list`.")
+            ok = self.scheduler.cancel(int(arg.strip().lstrip("#")))
+            return Reply(f"Cancelled report #{arg.strip().lstrip('#')}." if ok else "No such scheduled report.",
+                         ephemeral=not ok)
+        return Reply(f"Say `report now`, `report list`, `report cancel ID` or {EXAMPLE}.")
 
     def _close_asks(self, interrupt: str, text: str) -> None:
         for name, channel, message in self.chat.asks(interrupt):
