@@ -40,6 +40,18 @@ def add_chat_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--json", action="store_true", help="print a JSON summary")
     r.set_defaults(func=_cmd_report)
 
+    v = sub.add_parser(
+        "serve", help="run the configured Slack/Discord surfaces, the twin's clock and the report scheduler",
+        description="Run every chat surface whose settings are present (environment or .env): Slack in HTTP mode "
+                    "(POST /slack/events, GET /healthz on CYBEROPS_PORT) or Socket Mode with SLACK_APP_TOKEN, and "
+                    "Discord; plus the live twin (a step every CYBEROPS_TICK_SECONDS), confirmation expiry and "
+                    "scheduled reports. Says which surfaces run and why the others don't.",
+    )
+    v.add_argument("--sync-discord", action="store_true",
+                   help="publish the /cyberops commands to Discord on start (needed once, not every start)")
+    v.add_argument("--check", action="store_true", help="print which surfaces would run, and exit")
+    v.set_defaults(func=_cmd_serve)
+
     h = sub.add_parser("hosts", help="list the twin's hosts (name, subnet, role, entry, high value)",
                        description="List the hosts of a scenario's twin with subnet, role and entry/high-value marks.")
     h.add_argument("--scenario", default="demo", metavar="FILE", help="scenario file or shipped name (default: demo)")
@@ -88,6 +100,31 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                   f"(cyberops audit --db {conversation.defence.store.path}).")
     conversation.defence.close_connections()
     return 0 if summary["audit_ok"] else 1
+
+
+def load_settings():
+    """Settings from the environment and .env; a bad value is one clear line naming the variable."""
+    from pydantic import ValidationError
+
+    from bot.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+        raise InputError("environment", name, err["msg"]) from None
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from bot.serve import serve
+
+    settings = load_settings()
+    if args.check:
+        for name, why in settings.surfaces().items():
+            print(f"{name}: {'would run' if why is None else 'off — ' + why}")
+        return 0
+    return serve(settings, sync_discord=args.sync_discord)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

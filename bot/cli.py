@@ -81,6 +81,48 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--cycles", type=int, default=20, metavar="N", help="timed cycles per path (default: 20)")
     c.add_argument("--json", action="store_true", help="print one JSON object per twin")
     c.set_defaults(func=_cmd_bench_cycle)
+    r = bsub.add_parser(
+        "report", help="time to build a posture report (scorecard, map and trend PNGs)",
+        description="Build posture reports on the demo network and on a 5,000-host twin after a few steps of "
+                    "attack and defence; report the first build (imports, layout) and the warm median.",
+    )
+    r.add_argument("--twin", choices=["demo", "5k", "all"], default="all", help="which twin (default: all)")
+    r.add_argument("--json", action="store_true", help="print one JSON object per twin")
+    r.set_defaults(func=_cmd_bench_report)
+    k = bsub.add_parser(
+        "slack", help="Slack ack latency under concurrent /cyberops requests, and approve-click-to-action time",
+        description="Serve the real Bolt app on 127.0.0.1 against a local fake Web API (from tests/) and measure "
+                    "the ack latency of signed /cyberops status requests sent N at a time from another process, "
+                    "and the time from a signed approve click to the plan's actions executed (demo twin).",
+    )
+    k.add_argument("--concurrency", type=int, default=50, metavar="N", help="requests at a time (default: 50)")
+    k.add_argument("--rounds", type=int, default=4, metavar="R", help="timed rounds of N requests (default: 4)")
+    k.add_argument("--clicks", type=int, default=10, metavar="C", help="timed approve clicks (default: 10)")
+    k.add_argument("--json", action="store_true", help="print one JSON object")
+    k.set_defaults(func=_cmd_bench_slack)
+
+
+def _cmd_bench_slack(args: argparse.Namespace) -> int:
+    from bench.slack_bench import bench_slack, format_report
+
+    if args.concurrency < 1 or args.rounds < 1 or args.clicks < 1:
+        raise InputError("command line", "--concurrency/--rounds/--clicks", "each must be at least 1")
+    result = bench_slack(concurrency=args.concurrency, rounds=args.rounds, clicks=args.clicks)
+    print(json.dumps(result) if args.json else format_report(result))
+    return 0
+
+
+def _cmd_bench_report(args: argparse.Namespace) -> int:
+    from bench.report_bench import bench_report, scenarios
+
+    for scenario in scenarios(args.twin):
+        result = bench_report(scenario)
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(f"{result['scenario']} ({result['hosts']} hosts): first report {result['first_s']} s, "
+                  f"then {result['warm_p50_s']} s (map {result['map_kb']} KB, {result['paths']} attack paths)")
+    return 0
 
 
 def _cmd_bench_cycle(args: argparse.Namespace) -> int:

@@ -94,8 +94,7 @@ class Conversation:
             d.new_episode()
             self._broadcast("The simulated attack campaign is over; the twin starts a new one.")
         metrics = d.tick_twin()
-        for interrupt in d.expire_due():
-            self._close_asks(interrupt, replies.decided_text("expire", "", d.store.now()))
+        self.expire()
         if self.paused:
             return metrics
         open_incidents = d.short.incidents(status="open")
@@ -106,6 +105,14 @@ class Conversation:
             d.next_cycle(row["id"])
             self.publish(row["id"])
         return metrics
+
+    def expire(self) -> list[str]:
+        """Expire confirmations past their time, mark their messages and post what followed."""
+        expired = self.defence.expire_due()
+        for interrupt in expired:
+            self._close_asks(interrupt, replies.decided_text("expire", "", self.defence.store.now()))
+            self.publish(interrupt.split("/")[0])
+        return expired
 
     @property
     def paused(self) -> bool:

@@ -1,0 +1,133 @@
+"""``cyberops serve``: run every configured chat surface over one defence loop, with the live twin's
+clock, confirmation expiry and the report scheduler.
+
+It says which surfaces run and why the others don't.  Slack runs in HTTP mode (uvicorn,
+``POST /slack/events``, ``GET /healthz``) or Socket Mode when ``SLACK_APP_TOKEN`` is set;
+Discord runs its gateway client.  One process, one SQLite file, one writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.settings import Settings
+from twin.errors import InputError
+
+log = logging.getLogger(__name__)
+
+EXPIRY_CHECK_SECONDS = 30.0
+
+
+@dataclass
+class Services:
+    """Everything ``serve`` runs, built but not started (so tests can look at it)."""
+
+    conversation: Any
+    scheduler: Any
+    slack_app: Any = None
+    discord_bot: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+def build_services(settings: Settings, *, sync_discord: bool = False) -> Services:
+    """Build the loop, the conversation, the configured surfaces and the scheduler; InputError if no surface."""
+    from bot.chat_cli import build_conversation
+    from bot.report_view import post_report
+    from bot.schedules import ReportScheduler
+    from memory.chat import ChatMemory
+
+    reasons = settings.surfaces()
+    running = [name for name, why in reasons.items() if why is None]
+    notes = [f"{name}: {'running' if why is None else 'off — ' + why}" for name, why in reasons.items()]
+    if not running:
+        raise InputError("environment", "surfaces", "no chat surface is configured (" + "; ".join(
+            f"{n}: {w}" for n, w in reasons.items()) + "). For the terminal, run `cyberops demo`.")
+    conversation = build_conversation(settings.cyberops_scenario, settings.cyberops_db, surfaces={}, channels={},
+                                      approvers=settings.approvers or None, live=True, restore=True,
+                                      confirm_timeout=settings.cyberops_confirm_timeout)
+    services = Services(conversation=conversation, scheduler=None, notes=notes)
+    if "slack" in running:
+        from bot.slack_app import SlackSurface, build_slack_app, slack_web_client
+
+        client = slack_web_client(settings)
+        conversation.surfaces["slack"] = SlackSurface(client)
+        conversation.channels["slack"] = settings.cyberops_slack_channel
+        services.slack_app = build_slack_app(conversation, settings, client=client)
+        if not settings.approvers:
+            notes.append("slack: CYBEROPS_APPROVERS is empty, so anyone in the channel may approve")
+    if "discord" in running:
+        from bot.discord_bot import build_discord_bot
+
+        services.discord_bot = build_discord_bot(conversation, settings, sync=sync_discord)
+    defence = conversation.defence
+
+    def post(schedule) -> None:
+        surface = conversation.surfaces.get(schedule.surface)
+        if surface is not None:
+            post_report(defence, surface, schedule.channel)
+
+    services.scheduler = ReportScheduler(reports=defence.reports, chat=ChatMemory(defence.store), post=post,
+                                         timezone=settings.cyberops_tz)
+    conversation.scheduler = services.scheduler
+    return services
+
+
+def clock(conversation, *, tick_seconds: float, stop: threading.Event) -> None:
+    """The live twin's clock: a step every ``tick_seconds`` (0: only expiry checks, the twin moves when asked)."""
+    period = tick_seconds if tick_seconds > 0 else EXPIRY_CHECK_SECONDS
+    while not stop.wait(period):
+        try:
+            if tick_seconds > 0:
+                conversation.tick()
+            else:
+                conversation.expire()
+        except Exception:  # one bad step must not stop the clock
+            log.exception("the twin's clock step failed")
+
+
+def serve(settings: Settings, *, sync_discord: bool = False, say=print) -> int:
+    services = build_services(settings, sync_discord=sync_discord)
+    for note in services.notes:
+        say(note)
+    scheduled = services.scheduler.start()
+    say(f"reports: {scheduled} schedule(s) restored; time zone {settings.cyberops_tz}")
+    say(f"twin: {settings.cyberops_scenario}, a step every {settings.cyberops_tick_seconds:g} s"
+        if settings.cyberops_tick_seconds > 0 else f"twin: {settings.cyberops_scenario}, steps only when asked")
+    stop = threading.Event()
+    threading.Thread(target=clock, args=(services.conversation,), daemon=True, name="cyberops-clock",
+                     kwargs={"tick_seconds": settings.cyberops_tick_seconds, "stop": stop}).start()
+    try:
+        _run_surfaces(services, settings, say)
+    finally:
+        stop.set()
+        services.scheduler.shutdown()
+        services.conversation.defence.close_connections()
+    return 0
+
+
+def _run_surfaces(services: Services, settings: Settings, say) -> None:
+    from bot.slack_app import serve_slack_http, serve_slack_socket, slack_health
+
+    discord_thread = None
+    if services.discord_bot is not None:
+        from bot.discord_bot import run_discord
+
+        token = settings.discord_token.get_secret_value()
+        if services.slack_app is None:
+            say("discord: connecting")
+            run_discord(services.discord_bot, token)
+            return
+        discord_thread = threading.Thread(target=run_discord, args=(services.discord_bot, token), daemon=True,
+                                          name="cyberops-discord")
+        discord_thread.start()
+        say("discord: connecting (in the background)")
+    if settings.slack_app_token is not None:
+        say("slack: Socket Mode")
+        serve_slack_socket(services.slack_app, settings.slack_app_token.get_secret_value())
+    else:
+        say(f"slack: HTTP on {settings.cyberops_host}:{settings.cyberops_port} (POST /slack/events, GET /healthz)")
+        serve_slack_http(services.slack_app, settings.cyberops_host, settings.cyberops_port,
+                         health=slack_health(services.conversation))
