@@ -1,0 +1,71 @@
+"""``cyberops serve``: which surfaces run and why not, the services it builds, the twin's clock."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import discord
+import pytest
+from slack_fake_api import FakeSlackAPI
+
+from bot.cli import main
+from bot.serve import build_services, clock
+from bot.settings import Settings
+from twin.errors import InputError
+
+
+def test_with_no_tokens_serve_names_what_is_missing_and_points_to_the_demo(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no .env here
+    for name in ("SLACK_BOT_TOKEN", "DISCORD_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert "SLACK_BOT_TOKEN is not set" in err and "DISCORD_TOKEN is not set" in err and "cyberops demo" in err
+    assert main(["serve", "--check"]) == 0
+    assert "slack: off" in capsys.readouterr().out
+
+
+def test_settings_say_why_a_half_configured_surface_does_not_run():
+    reasons = Settings(_env_file=None, slack_bot_token="xoxb-1", discord_token="t").surfaces()
+    assert "SLACK_SIGNING_SECRET" in reasons["slack"] and "CYBEROPS_DISCORD_CHANNEL" in reasons["discord"]
+    assert Settings(_env_file=None, slack_bot_token="xoxb-1", slack_app_token="xapp-1",
+                    cyberops_slack_channel="C1").surfaces()["slack"] is None  # Socket Mode needs no secret
+    with pytest.raises(InputError):
+        build_services(Settings(_env_file=None))
+
+
+def test_serve_builds_both_surfaces_over_one_loop_with_the_scheduler(tmp_path):
+    original = discord.http.Route.BASE
+    with FakeSlackAPI() as api:
+        settings = Settings(_env_file=None, slack_bot_token="xoxb-test", slack_signing_secret="s3cr3t",
+                            slack_api_url=api.base_url, cyberops_slack_channel="C1", discord_token="d-token",
+                            cyberops_discord_channel=42, discord_api_url="http://127.0.0.1:9/api/v10",
+                            cyberops_db=str(tmp_path / "serve.db"), cyberops_scenario="demo")
+        try:
+            services = build_services(settings)
+        finally:
+            discord.http.Route.BASE = original
+        conversation = services.conversation
+        assert set(conversation.surfaces) == {"slack", "discord"}
+        assert conversation.channels == {"slack": "C1", "discord": "42"}
+        assert conversation.scheduler is services.scheduler and services.slack_app is not None
+        assert any("anyone in the channel may approve" in note for note in services.notes)
+        assert conversation.defence.tick_on_act is False  # a live twin
+        conversation.defence.close_connections()
+
+
+def test_the_clock_steps_the_live_twin_until_stopped(tmp_path):
+    from bot.chat_cli import build_conversation
+
+    conversation = build_conversation("demo", str(tmp_path / "c.db"), surfaces={}, channels={})
+    stop = threading.Event()
+    thread = threading.Thread(target=clock, args=(conversation,), kwargs={"tick_seconds": 0.05, "stop": stop})
+    thread.start()
+    deadline = time.monotonic() + 10
+    while int(conversation.defence.sim.t[0]) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(5)
+    assert int(conversation.defence.sim.t[0]) >= 3 and not thread.is_alive()
+    conversation.defence.close_connections()
