@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import numpy as np
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
+from graph.execution import Executor, SimulateExecutor, execute
 from graph.loop import build_graph
 from graph.perception import Perception, perceive
 from graph.planning import EmbeddedPlanner, Plan, PlanContext, PlannedAction, Planner
@@ -37,7 +37,6 @@ from rl_agents.weights import RegionAgent
 from twin.build import build_simulator
 from twin.errors import InputError
 from twin.scenario import Scenario
-from twin.sim import ACTIONS
 from twin.snapshot import SnapshotError, dump_state, restore_state
 
 DEFAULT_CONFIRM_TIMEOUT = 30 * 60  # seconds a confirmation waits before it expires
@@ -73,6 +72,7 @@ class Defence:
         approvers: Collection[str] | None = None,
         tick_on_act: bool = True,
         restore: bool = True,
+        executor: Executor | None = None,
     ) -> None:
         """``tick_on_act``: each cycle moves the twin one step and runs on to the next (run-incident);
         False: the twin is live (:meth:`tick_twin` moves it) and each cycle waits for :meth:`next_cycle`.
@@ -93,6 +93,7 @@ class Defence:
         self.confirm_timeout = confirm_timeout
         self.approvers = frozenset(approvers) if approvers else None  # None: anyone may decide
         self.tick_on_act = tick_on_act
+        self.executor = executor or SimulateExecutor()
         self._lock = threading.RLock()  # one graph run or decision at a time (SqliteSaver is not for many threads)
         #: called with (incident, {node: update}) after every node, e.g. to post progress to a chat thread
         self.on_update: Callable[[str, dict[str, Any]], None] | None = None
@@ -257,34 +258,8 @@ class Defence:
         return self.planner.plan(ctx)
 
     def execute(self, incident: str, action: dict[str, Any]) -> dict[str, Any]:
-        """Carry out one approved action on the twin, exactly once (also across restarts)."""
-        key, targets = action["key"], list(action["targets"])
-        result = {"key": key, "kind": action["kind"], "targets": targets}
-        protected = sorted(set(targets) & set(self.long.policy().protected_assets))
-        if protected:  # checked again here: the policy may have changed since the plan
-            if self.short.action(key).status == "approved":
-                self.short.set_action_status(key, "refused")
-            self.audit.append_once("refused", who="policy", incident=incident, action_id=key, targets=targets,
-                                   why=f"protected asset(s): {', '.join(protected)}")
-            return result | {"status": "refused", "changed": []}
-        with self.store.write():
-            if self.short.claim_execution(key):
-                try:
-                    nodes = np.array([[self.sim.network.index[h] for h in targets]], dtype=np.int64)
-                    changed = self.sim.act(np.full(nodes.shape, ACTIONS.index(action["kind"])), nodes).reshape(-1)
-                    self.snapshots.save(f"exec:{key}", step=int(self.sim.t[0]), state=dump_state(self.sim))
-                    self.audit.append_once(
-                        "executed", who=f"agent:{action['source']}", incident=incident, action_id=key,
-                        targets=targets, why=action["reason"],
-                        result={"changed": [h for h, c in zip(targets, changed) if c],
-                                "unchanged": [h for h, c in zip(targets, changed) if not c]})
-                except BaseException:
-                    self._restore_twin()  # the transaction rolls back; so must the twin
-                    raise
-        done = [e for e in self.audit.entries(incident=incident) if e["action_id"] == key and e["event"] == "executed"]
-        if not done:
-            return result | {"status": self.short.action(key).status, "changed": []}
-        return result | {"status": "executed", "changed": done[0]["result"]["changed"]}
+        """Carry out one approved action exactly once, through the executor (see graph.execution)."""
+        return execute(self, incident, action)
 
     def tick(self, incident: str, cycle: int) -> list[int]:
         """Let the attacker move once (when this loop drives the twin); returns the attack attempts' hosts."""

@@ -1,0 +1,94 @@
+"""Approved actions go to the executor once, keyed; a failure leaves the twin as the network really is;
+an action cut off between its claim and its dispatch is re-sent under the same key."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.runtime import Defence
+from memory.store import open_store
+from rl_agents.policy import AGENT_ACTIONS
+from rl_agents.weights import load_agent
+from twin.scenario import scenario_from_dict
+
+SCENARIO = {
+    "name": "exec-test", "seed": 7, "horizon": 12,
+    "topology": {"subnets": 2, "nodes_per_subnet": 12, "generator": "tree", "entry_nodes": 2, "high_value_nodes": 1},
+    "attack": {"mode": "recon", "intensity": 2, "p_detect": 1.0},
+    "defender": {"actions_per_step": 3},
+}
+
+
+class Recorder:
+    """An executor that records what it was sent and answers as told."""
+
+    name = "recorder"
+
+    def __init__(self, ok: bool = True) -> None:
+        self.ok, self.sent = ok, []
+
+    def dispatch(self, request):
+        self.sent.append(request)
+        return self.ok, "done" if self.ok else "firewall API said 503"
+
+
+@pytest.fixture(scope="module")
+def weights():
+    return {name: load_agent(name) for name in AGENT_ACTIONS}
+
+
+@pytest.fixture
+def make(tmp_path, weights):
+    made = []
+
+    def make(executor):
+        d = Defence(scenario=scenario_from_dict(SCENARIO), store=open_store(tmp_path / "e.db"), agents=weights,
+                    restore=False, executor=executor)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.close_connections()
+
+
+def approved_action(d):
+    status = d.open_incident(max_cycles=1)
+    action = dict(status.pending["actions"][0])
+    d.short.set_action_status(action["key"], "approved")
+    d.audit.append("approved", who="slack:U1", incident=status.incident, action_id=action["key"],
+                   targets=action["targets"], why="test")
+    return status.incident, action
+
+
+def test_the_executor_gets_the_action_once_with_its_key_and_approver(make):
+    executor = Recorder()
+    d = make(executor)
+    incident, action = approved_action(d)
+    first, second = d.execute(incident, action), d.execute(incident, action)
+    assert first["status"] == second["status"] == "executed" and first["ok"]
+    assert len(executor.sent) == 1
+    sent = executor.sent[0]
+    assert sent["idempotency_key"] == action["key"] and sent["approver"] == "slack:U1"
+    assert sent["action"] == action["kind"] and sent["targets"] == action["targets"] and sent["incident"] == incident
+
+
+def test_a_failed_dispatch_leaves_the_twin_unchanged_and_is_recorded(make):
+    d = make(Recorder(ok=False))
+    incident, action = approved_action(d)
+    before = (d.sim.isolated.copy(), d.sim.vulnerability.copy(), d.sim.compromised.copy())
+    result = d.execute(incident, action)
+    assert result["ok"] is False and "503" in result["message"] and result["changed"] == []
+    assert (d.sim.isolated == before[0]).all() and (d.sim.vulnerability == before[1]).all()
+    entry = [e for e in d.audit.entries(incident=incident) if e["event"] == "executed"][0]
+    assert entry["result"]["ok"] is False and entry["result"]["executor"] == "recorder"
+
+
+def test_an_action_cut_off_after_its_claim_is_resent_under_the_same_key(make):
+    executor = Recorder()
+    d = make(executor)
+    incident, action = approved_action(d)
+    assert d.short.claim_execution(action["key"])  # the crash: claimed, never dispatched
+    d.execute(incident, action)  # the act step runs again after the restart
+    d.execute(incident, action)
+    assert [r["idempotency_key"] for r in executor.sent] == [action["key"]]
