@@ -85,6 +85,14 @@ class Conversation:
         return self._decide(click.incident, click.interrupt, click.decision, user=click.user,
                             surface=click.surface, is_approver=click.is_approver)
 
+    def alert(self, hosts: list[str], *, kind: str, severity: str, source: str, description: str = "") -> str | None:
+        """An alert from a monitoring system (already authenticated and mapped to twin host names)."""
+        incident = self.defence.ingest_alert(hosts, kind=kind, severity=severity, source=source,
+                                             description=description)
+        if incident is not None:
+            self.publish(incident)
+        return incident
+
     # ================================================================ the live twin
     def tick(self) -> dict[str, Any]:
         """One step of the live twin: expire, open an incident on a new compromise, advance the open ones."""

@@ -157,6 +157,37 @@ class Defence:
         return [PlannedAction(a.kind, a.targets, "operator", a.region, f"defend {a.region} (asked by {who}): {a.reason}")
                 for a in box.proposed]
 
+    def ingest_alert(self, hosts: Iterable[str], *, kind: str, severity: str, source: str,
+                     description: str = "") -> str | None:
+        """A detection from outside (an alert): mark ``hosts`` as seen compromised in the twin and open or
+        join an incident; returns its id.  ``severity`` "info"/"low" only notes them as suspicious.
+
+        Unknown host names are a KeyError naming them (the caller answers 4xx).
+        """
+        hosts = list(dict.fromkeys(hosts))
+        unknown = [h for h in hosts if h not in self.sim.network.index]
+        if unknown:
+            raise KeyError(f"unknown host(s): {', '.join(unknown[:10])}")
+        with self._lock:
+            rows = self.short.incidents(status="open")
+            incident = rows[-1]["id"] if rows else None
+            if severity in ("info", "low"):
+                if incident is not None:
+                    self.short.add_turn(incident, who=f"alert:{source}",
+                                        text=f"suspicious ({kind}, {severity}): {', '.join(hosts)} {description}"[:500])
+                return incident
+            idx = [self.sim.network.index[h] for h in hosts]
+            self.sim.compromised[0, idx] = True
+            self.sim.visible[0, idx] = True
+            self.snapshots.save(f"alert:{uuid.uuid4().hex}", step=int(self.sim.t[0]), state=dump_state(self.sim))
+            if incident is None:
+                status = self._open(title=f"{kind} alert from {source} on {', '.join(hosts[:3])}"[:120], requests=(),
+                                    max_cycles=None)
+                incident = status.incident
+            for host in hosts:
+                self.short.note_compromise(incident, host)
+            return incident
+
     def tick_twin(self) -> dict[str, Any]:
         """Live twin: the attacker moves one step (saved as a snapshot); returns the metrics after it."""
         with self._lock:

@@ -92,3 +92,18 @@ def test_an_action_cut_off_after_its_claim_is_resent_under_the_same_key(make):
     d.execute(incident, action)  # the act step runs again after the restart
     d.execute(incident, action)
     assert [r["idempotency_key"] for r in executor.sent] == [action["key"]]
+
+
+def test_an_alert_marks_hosts_seen_compromised_and_opens_or_joins_an_incident(make):
+    d = make(Recorder())
+    net = d.sim.network
+    host = net.names[4]
+    incident = d.ingest_alert([host], kind="ransomware", severity="critical", source="edr")
+    assert d.sim.visible[0, net.index[host]] and d.sim.compromised[0, net.index[host]]
+    assert d.short.attack_chain(incident) == [host] and d.status(incident).pending is not None
+    other = net.names[7]
+    assert d.ingest_alert([other], kind="c2", severity="high", source="ids") == incident  # joins the open one
+    assert d.ingest_alert([net.names[9]], kind="scan", severity="low", source="ids") == incident
+    assert not d.sim.visible[0, net.index[net.names[9]]]  # only noted as suspicious
+    with pytest.raises(KeyError, match="no-such-host"):
+        d.ingest_alert(["no-such-host"], kind="x", severity="high", source="ids")
