@@ -12,7 +12,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,14 +34,33 @@ def default_db_path(environ: dict[str, str] | None = None) -> str:
     return env.get("CYBEROPS_DB") or DEFAULT_DB
 
 
-@dataclass
 class Store:
-    """The open database, the clock every timestamp comes from, and the process's write lock."""
+    """The memory database, the clock every timestamp comes from, and the process's write lock.
 
-    db: Database
-    path: str
-    clock: Clock = utc_now
-    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    Each thread gets its own connection to the file (``db``): SQLite connections don't mix
+    well across threads, and with WAL each reader keeps a consistent snapshot while one
+    writer at a time commits.  (A private ``:memory:`` database has one shared connection.)
+    """
+
+    def __init__(self, path: str, *, clock: Clock = utc_now) -> None:
+        self.path = path
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._connections: list[Database] = []
+        self._shared = _connect(path) if path == ":memory:" else None
+
+    @property
+    def db(self) -> Database:
+        """This thread's connection."""
+        if self._shared is not None:
+            return self._shared
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = _connect(self.path)
+            with self._lock:
+                self._connections.append(db)
+        return db
 
     def now(self) -> str:
         """The clock's time as ISO 8601 UTC, seconds precision ("2026-12-04T17:00:00Z")."""
@@ -52,13 +70,14 @@ class Store:
     def write(self) -> Iterator[Database]:
         """One atomic write: the process lock plus ``BEGIN IMMEDIATE`` (the file's write lock)."""
         with self._lock:
-            conn = self.db.conn
+            db = self.db
+            conn = db.conn
             if conn.in_transaction:  # nested write: join the outer transaction
-                yield self.db
+                yield db
                 return
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self.db
+                yield db
             except BaseException:
                 conn.rollback()
                 raise
@@ -68,7 +87,19 @@ class Store:
         return [row[0] for row in self.db.execute("SELECT version FROM schema_migrations ORDER BY version")]
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            for db in [self._shared, *self._connections]:
+                if db is not None:
+                    db.close()
+            self._connections.clear()
+            self._local = threading.local()
+
+
+def _connect(path: str) -> Database:
+    db = Database(sqlite3.connect(path, check_same_thread=False))
+    db.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db.conn.execute("PRAGMA foreign_keys = ON")
+    return db
 
 
 def open_store(path: str | Path | None = None, *, clock: Clock = utc_now) -> Store:
@@ -77,13 +108,9 @@ def open_store(path: str | Path | None = None, *, clock: Clock = utc_now) -> Sto
     ``path`` defaults to ``default_db_path()``; ``":memory:"`` gives a private in-memory store.
     """
     path = str(path) if path is not None else default_db_path()
-    # one connection shared by the process's threads; Store.write() serialises its writers
-    db = Database(sqlite3.connect(path, check_same_thread=False))
-    db.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    db.conn.execute("PRAGMA foreign_keys = ON")
+    store = Store(path, clock=clock)
     if path != ":memory:":
-        db.enable_wal()
-    store = Store(db=db, path=path, clock=clock)
+        store.db.enable_wal()
     with store._lock:
-        apply_migrations(db, now=store.now())
+        apply_migrations(store.db, now=store.now())
     return store

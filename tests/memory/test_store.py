@@ -177,3 +177,52 @@ def test_operator_policies_round_trip(store):
     assert long.policy().autonomy_for("patch") == "auto" and long.policy().autonomy_for("reset") == "confirm"
     with pytest.raises(ValueError, match="autonomy for 'reset'"):
         long.save_policy(OperatorPolicy(autonomy={"reset": "sometimes"}))
+
+
+def test_threads_reading_and_writing_while_another_connection_commits_never_see_locked(tmp_path):
+    """Readers on one thread, writers on another and a second connection (as LangGraph's checkpointer
+    is) committing at the same time: every write waits its turn instead of failing "database is locked"."""
+    import threading
+    import time as _time
+
+    path = tmp_path / "busy.db"
+    store = open_store(path, clock=fixed_clock)
+    short = ShortTermMemory(store)
+    short.open_incident("inc-1", title="busy")
+    other = sqlite3.connect(path, check_same_thread=False)
+    other.execute("CREATE TABLE IF NOT EXISTS side (x INTEGER)")
+    other.commit()
+    errors: list[Exception] = []
+    stop = _time.monotonic() + 1.5
+
+    def guarded(work):
+        def run():
+            try:
+                while _time.monotonic() < stop:
+                    work()
+            except Exception as exc:  # noqa: BLE001 - the test reports any failure
+                errors.append(exc)
+        return run
+
+    def read():
+        short.incidents()
+        short.actions("inc-1")
+
+    counter = iter(range(10**9))
+
+    def write():
+        short.add_turn("inc-1", who="t", text=f"turn {next(counter)}")
+
+    def commit_elsewhere():
+        other.execute("INSERT INTO side VALUES (1)")
+        other.commit()
+
+    threads = [threading.Thread(target=guarded(f)) for f in (read, read, write, commit_elsewhere)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.close()
+    assert errors == []
+    assert len(short.turns("inc-1")) > 10
+    store.close()

@@ -1,0 +1,306 @@
+"""Slack: the Bolt app (``/cyberops``, messages in incident threads, the approve/reject buttons) and the
+:class:`SlackSurface` that posts incident threads through the Web API.
+
+Every listener acks first and hands the work to a worker of its own, so an ack never waits
+behind a slow plan or a slow Web API call (Slack wants it within 3 s).  Each delivery carries a
+key (a command's or click's ``trigger_id``, a message's channel and ts), which the conversation
+core remembers, so a Slack retry (``X-Slack-Retry-Num``) or the ``message`` + ``app_mention`` pair
+for one message is handled once.  Nothing here decides: the core does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import App
+from slack_bolt.adapter.asgi import SlackRequestHandler
+from slack_bolt.adapter.asgi.http_response import AsgiHttpResponse
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from bot.slack_blocks import APPROVE, REJECT, ask_blocks, button_target, decided_blocks
+from bot.surface import Ask, Click, Message
+
+if TYPE_CHECKING:
+    from bot.conversation import Conversation
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SURFACE = "slack"
+COMMAND = "/cyberops"
+EVENTS_PATH = "/slack/events"
+RATE_LIMIT_RETRIES = 3  # a 429 is retried after its Retry-After, this many times
+BROKEN_BUTTON = "That button doesn't name a confirmation I know. Try `/cyberops incidents`."
+
+
+# ==================================================================== posting
+def slack_web_client(settings: Settings) -> WebClient:
+    """A Web API client on ``SLACK_API_URL`` that also waits out rate limits (the defaults only retry
+    connection errors)."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
+    client = WebClient(token=token, base_url=base_url)
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES))
+    return client
+
+
+class SlackSurface:
+    """The core's posts on Slack: a thread per incident, Block Kit buttons for confirmations."""
+
+    name = SURFACE
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+        self._plans: dict[str, str] = {}  # confirmation ts -> its plan, kept in the message once decided
+        self._lock = threading.Lock()
+
+    def open_thread(self, channel: str, text: str) -> str:
+        return self.client.chat_postMessage(channel=channel, text=text)["ts"]
+
+    def post(self, channel: str, thread: str, text: str) -> str:
+        return self.client.chat_postMessage(channel=channel, thread_ts=thread, text=text)["ts"]
+
+    def ask(self, channel: str, thread: str, ask: Ask) -> str:
+        posted = self.client.chat_postMessage(channel=channel, thread_ts=thread, text=ask.text, blocks=ask_blocks(ask))
+        ts = posted["ts"]
+        with self._lock:
+            self._plans[ts] = ask.text
+        return ts
+
+    def close_ask(self, channel: str, message: str, text: str) -> None:
+        with self._lock:
+            plan = self._plans.pop(message, None)
+        self.client.chat_update(channel=channel, ts=message, text=text, blocks=decided_blocks(text, plan=plan))
+
+    def upload(self, channel: str, thread: str, filename: str, data: bytes, title: str) -> None:
+        self.client.files_upload_v2(channel=channel, thread_ts=thread, filename=filename, content=data, title=title)
+
+
+# ==================================================================== the Bolt app
+def build_slack_app(conversation: Conversation, settings: Settings, *, client: WebClient | None = None,
+                    executor: Executor | None = None) -> App:
+    """The Bolt app over the conversation core; serve it with :func:`serve_slack_http` or :func:`serve_slack_socket`.
+
+    ``executor`` runs the core after the acks; default: one thread of its own.  One thread keeps
+    requests in arrival order and touches the memory store from one place (share it with whatever
+    else calls the core, e.g. the twin's ticker); more threads don't answer a burst sooner (the core
+    is CPU-bound under the GIL) and slow the acks (``cyberops bench slack``, 50 concurrent requests on
+    2 cores: ack p99 about 60 ms with one thread, 90-105 ms with four).
+    """
+    if client is None:
+        surface = conversation.surfaces.get(SURFACE)
+        client = surface.client if isinstance(surface, SlackSurface) else slack_web_client(settings)
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    # Our listeners only ack and hand over to the worker, so Bolt may run them inline: its dispatch then
+    # finds the ack done at once instead of polling for it every 10 ms.
+    app = App(name="cyberops", client=client, signing_secret=secret, process_before_response=False,
+              listener_executor=_Inline())
+    executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="cyberops-slack")
+    listeners = _Listeners(conversation, executor)
+    app.command(COMMAND)(listeners.command)
+    app.action(APPROVE)(listeners.button)
+    app.action(REJECT)(listeners.button)
+    app.event("app_mention")(listeners.mention)
+    app.event("message")(listeners.message)
+    return app
+
+
+class _Listeners:
+    """Bolt listeners (Bolt passes arguments by name): ack, translate, and hand the core's work to the executor."""
+
+    def __init__(self, conversation: Conversation, executor: Executor) -> None:
+        self.conversation = conversation
+        self.executor = executor
+
+    def command(self, ack: Callable, command: dict, respond: Callable) -> None:
+        ack()
+        msg = Message(SURFACE, command["user_id"], command["channel_id"], command.get("text") or "",
+                      delivery=command.get("trigger_id"))
+        self._submit(self._command, msg, respond)
+
+    def _command(self, msg: Message, respond: Callable) -> None:
+        reply = self.conversation.command(msg)
+        respond(text=reply.text, response_type="ephemeral" if reply.ephemeral else "in_channel")
+
+    def button(self, ack: Callable, body: dict, action: dict, client: WebClient) -> None:
+        ack()
+        user = body["user"]["id"]
+        container = body.get("container") or {}
+        channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+        message = body.get("message") or {}
+        thread = message.get("thread_ts")
+        target = button_target(action.get("value"))
+        if target is None:
+            self._submit(_ephemeral, client, channel, user, BROKEN_BUTTON, thread)
+            return
+        decision = "approve" if action["action_id"] == APPROVE else "reject"
+        click = Click(SURFACE, user, channel, *target, decision,
+                      message=container.get("message_ts") or message.get("ts"),
+                      delivery=body.get("trigger_id") or action.get("action_ts"))
+        self._submit(self._click, click, client, thread)
+
+    def _click(self, click: Click, client: WebClient, thread: str | None) -> None:
+        reply = self.conversation.click(click)
+        _ephemeral(client, click.channel, click.user, reply.text, thread)
+
+    def message(self, event: dict, context: Any, client: WebClient) -> None:
+        """Channel messages: only replies in an incident's thread are for us."""
+        if _not_a_person(event, context) or not event.get("thread_ts"):
+            return
+        self._submit(self._message, event, context.bot_user_id, client, True)
+
+    def mention(self, event: dict, context: Any, client: WebClient) -> None:
+        """``@cyberops …`` anywhere: answered in the thread it was written in (or one under it)."""
+        if _not_a_person(event, context):
+            return
+        self._submit(self._message, event, context.bot_user_id, client)
+
+    def _message(self, event: dict, bot_user: str | None, client: WebClient, threads_only: bool = False) -> None:
+        if threads_only and self.conversation.chat.incident_in(surface=SURFACE, channel=event["channel"],
+                                                               thread=event["thread_ts"]) is None:
+            return  # a thread that isn't an incident's
+        text = event.get("text") or ""
+        if bot_user:
+            text = re.sub(rf"<@{re.escape(bot_user)}(\|[^>]*)?>\s*", "", text).strip()
+        # a mention in a thread comes as both `message` and `app_mention`: one key for both
+        msg = Message(SURFACE, event["user"], event["channel"], text, thread=event.get("thread_ts"),
+                      delivery=f"{event['channel']}:{event['ts']}")
+        reply = self.conversation.message(msg)
+        if reply is None:
+            return
+        thread = event.get("thread_ts") or event["ts"]
+        if reply.ephemeral:
+            _ephemeral(client, msg.channel, msg.user, reply.text, thread)
+        else:
+            client.chat_postMessage(channel=msg.channel, thread_ts=thread, text=reply.text)
+
+    def _submit(self, work: Callable, *args: Any) -> None:
+        def run() -> None:
+            try:
+                work(*args)
+            except Exception:  # a failed reply must not take the worker down; the log has it
+                log.exception("Slack %s failed", getattr(work, "__name__", "work"))
+
+        self.executor.submit(run)
+
+
+class _Inline(Executor):
+    """Runs what Bolt submits in the dispatching thread (see :func:`build_slack_app`)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # Bolt's runner handles its listeners' errors itself
+            future.set_exception(exc)
+        return future
+
+
+def _not_a_person(event: dict, context: Any) -> bool:
+    """Bot posts (ours included), edits, joins and other subtypes are not operators talking."""
+    return bool(event.get("subtype") not in (None, "thread_broadcast") or event.get("bot_id")
+                or not event.get("user") or event.get("user") == context.bot_user_id)
+
+
+def _ephemeral(client: WebClient, channel: str, user: str, text: str, thread: str | None) -> None:
+    client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread)
+
+
+# ==================================================================== serving
+class SlackASGI(SlackRequestHandler):
+    """Bolt's ASGI handler, with ``App.dispatch`` moved off the event loop and ``GET /healthz``.
+
+    The sync ``App.dispatch`` waits (polling) until the listener has called ``ack()``; run on the
+    event loop, as the stock handler does, it would serialise every request behind that wait.
+    """
+
+    def __init__(self, app: App, *, health: Callable[[], dict] | None = None, path: str = EVENTS_PATH,
+                 threads: int = 16) -> None:
+        super().__init__(app, path)
+        self.health = health or (lambda: {"ok": True, "surfaces": [SURFACE]})
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cyberops-dispatch")
+
+    async def dispatch(self, request) -> BoltResponse:
+        bolt_request = BoltRequest(body=await request.get_raw_body(), query=request.query_string,
+                                   headers=request.get_headers())
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.app.dispatch, bolt_request)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/healthz":
+            if scope["method"] in ("GET", "HEAD"):
+                response = AsgiHttpResponse(200, {"content-type": ["application/json"]}, json.dumps(self.health()))
+            else:
+                response = AsgiHttpResponse(405, {"allow": ["GET"]}, "")
+            await send(response.get_response_start())
+            await send(response.get_response_body())
+            return
+        await super().__call__(scope, receive, send)
+
+
+def slack_health(conversation: Conversation) -> Callable[[], dict]:
+    """``/healthz``'s answer: up, and the surfaces the core posts to."""
+    return lambda: {"ok": True, "surfaces": sorted(conversation.surfaces)}
+
+
+def _uvicorn_server(app: App, host: str, port: int, health: Callable[[], dict] | None):
+    import uvicorn
+
+    config = uvicorn.Config(SlackASGI(app, health=health), host=host, port=port, log_level="warning",
+                            access_log=False, lifespan="on")
+    return uvicorn.Server(config)
+
+
+def serve_slack_http(app: App, host: str, port: int, *, health: Callable[[], dict] | None = None) -> None:
+    """HTTP mode: ``POST /slack/events`` (the Request URL for commands, events and interactivity) and
+    ``GET /healthz``, with uvicorn, until interrupted."""
+    _uvicorn_server(app, host, port, health).run()
+
+
+class RunningServer:
+    """An HTTP server started in a background thread (tests, benchmarks, or beside another surface)."""
+
+    def __init__(self, server, thread: threading.Thread) -> None:
+        self.server, self.thread = server, thread
+        self.port: int = server.servers[0].sockets[0].getsockname()[1]
+        self.host: str = server.config.host
+        self.url = f"http://{self.host}:{self.port}"
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+def start_slack_http(app: App, host: str = "127.0.0.1", port: int = 0, *,
+                     health: Callable[[], dict] | None = None, timeout: float = 10.0) -> RunningServer:
+    """Like :func:`serve_slack_http`, in a daemon thread; returns once it listens (port 0: any free port)."""
+    server = _uvicorn_server(app, host, port, health)
+    thread = threading.Thread(target=server.run, name="cyberops-slack-http", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the Slack HTTP server did not start on {host}:{port}")
+        time.sleep(0.005)
+    return RunningServer(server, thread)
+
+
+def slack_socket_handler(app: App, app_token: str):
+    """Socket Mode (an ``xapp-`` token, no public URL); ``.start()`` connects and blocks."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    return SocketModeHandler(app, app_token)
+
+
+def serve_slack_socket(app: App, app_token: str) -> None:
+    slack_socket_handler(app, app_token).start()
