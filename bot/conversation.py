@@ -68,7 +68,7 @@ class Conversation:
                                                ephemeral=False))
         if word == "report":
             return self._report(msg, rest.strip())
-        return self._intent(msg, self.recognise(word) | {"intent": word}, incident=None)
+        return self._intent(msg, _plain(word, text), incident=None)  # the subcommand says it all
 
     def message(self, msg: Message) -> Reply | None:
         """A message in an incident thread (or addressed to the bot); None when it isn't for us."""
@@ -351,3 +351,10 @@ class Conversation:
     @staticmethod
     def _action(action) -> dict[str, Any]:
         return {"key": action.key, "kind": action.kind, "targets": list(action.targets), "status": action.status}
+
+
+def _plain(intent: str, text: str) -> dict:
+    """An intent result for a subcommand that needs no reading: no targets, no schedule."""
+    empty = {"hosts": [], "subnets": [], "roles": []}
+    return {"intent": intent, "confidence": 1.0, "targets": empty, "exclude": dict(empty), "schedule": None,
+            "text": text, "clarify": None}
