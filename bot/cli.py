@@ -90,6 +90,17 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--json", action="store_true", help="print one JSON object per twin")
     r.set_defaults(func=_cmd_bench_report)
     k = bsub.add_parser(
+        "kill", help="SIGKILL the bot at random points of incidents, restart, and count what was lost or doubled",
+        description="Each trial kills a worker process driving incidents at a random moment (while planning, "
+                    "while a confirmation is pending, between approval and execution, during execution or "
+                    "reflection), restarts from the same SQLite file, finishes the incidents and checks that "
+                    "every approved action ran exactly once and no confirmation was lost or decided twice.",
+    )
+    k.add_argument("--trials", type=int, default=100, metavar="N", help="kill points to try (default: 100)")
+    k.add_argument("--seed", type=int, default=0, metavar="S", help="first trial's seed (default: 0)")
+    k.add_argument("--json", action="store_true", help="print one JSON object")
+    k.set_defaults(func=_cmd_bench_kill)
+    k = bsub.add_parser(
         "slack", help="Slack ack latency under concurrent /cyberops requests, and approve-click-to-action time",
         description="Serve the real Bolt app on 127.0.0.1 against a local fake Web API (from tests/) and measure "
                     "the ack latency of signed /cyberops status requests sent N at a time from another process, "
@@ -110,6 +121,19 @@ def _cmd_bench_slack(args: argparse.Namespace) -> int:
     result = bench_slack(concurrency=args.concurrency, rounds=args.rounds, clicks=args.clicks)
     print(json.dumps(result) if args.json else format_report(result))
     return 0
+
+
+def _cmd_bench_kill(args: argparse.Namespace) -> int:
+    from bench.kill_points import run
+
+    if args.trials < 1:
+        raise InputError("command line", "--trials", f"must be at least 1, not {args.trials}")
+    progress = None if args.json else (lambda i, r: print(
+        f"trial {i}/{args.trials}: killed during {r['stage']}: {'OK' if not r['problems'] else r['problems'][:2]}",
+        flush=True))
+    result = run(args.trials, seed=args.seed, progress=progress)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    return 0 if result["failed"] == 0 else 1
 
 
 def _cmd_bench_report(args: argparse.Namespace) -> int:
