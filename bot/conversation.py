@@ -11,11 +11,13 @@ surfaces racing never post or act twice.  Decisions themselves are made in ``gra
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Collection
 from typing import Any
 
 from bot import operator_requests as ops
 from bot import replies
+from bot.metrics import surface_calls
 from bot.surface import Ask, Click, Message, Reply, Surface
 from graph.planning import ACTION_KINDS
 from graph.runtime import Defence
@@ -23,9 +25,11 @@ from memory.chat import ChatMemory
 
 log = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("status", "incidents", "hosts", "isolate", "patch", "reset", "recover", "defend", "protect",
+SUBCOMMANDS = ("status", "incidents", "hosts", "tick", "isolate", "patch", "reset", "recover", "defend", "protect",
                "autonomy", "stop", "resume", "report", "help", "explain", "simulate")
 MAX_TEXT = 4000  # characters of an operator message we read; the rest is ignored
+MAX_TICKS = 20
+_EDIT = re.compile(r"^(?:edit\s+)?(?:drop|without|remove)\s+([\w.,\s-]+)$", re.I)
 
 
 class Conversation:
@@ -59,6 +63,8 @@ class Conversation:
             return self._intent(msg, result | {"intent": word}, incident=None)
         if word == "hosts":
             return Reply(self._hosts(rest.strip()))
+        if word == "tick":
+            return self._tick_command(rest.strip())
         if word == "incidents":
             return Reply(self._incidents())
         if word == "defend":
@@ -76,7 +82,11 @@ class Conversation:
             return None
         incident = self.chat.incident_in(surface=msg.surface, channel=msg.channel, thread=msg.thread) \
             if msg.thread else None
-        return self._intent(msg, self.recognise(msg.text[:MAX_TEXT]), incident=incident)
+        text = msg.text[:MAX_TEXT]
+        edit = _EDIT.match(text.strip())
+        if edit:
+            return self._edit(msg, incident, edit.group(1).replace(",", " ").split())
+        return self._intent(msg, self.recognise(text), incident=incident)
 
     def click(self, click: Click) -> Reply:
         """An approve/reject button."""
@@ -137,15 +147,18 @@ class Conversation:
                 if self.chat.first_delivery(key):
                     actions = [self._action(a) for a in self.defence.short.actions(incident)
                                if a.key.startswith(f"{incident}/c{entry['cycle']}/")]
-                    surface.post(channel, thread, replies.results_text(entry["cycle"], actions, entry))
+                    with surface_calls(name):
+                        surface.post(channel, thread, replies.results_text(entry["cycle"], actions, entry))
             if status.pending and self.chat.first_delivery(f"posted:{incident}:{name}:ask:{status.pending['interrupt_id']}"):
                 pending = status.pending
                 ask = Ask(incident, pending["interrupt_id"], replies.plan_text(pending), pending["actions"],
                           pending["expires_at"])
-                message = surface.ask(channel, thread, ask)
+                with surface_calls(name):
+                    message = surface.ask(channel, thread, ask)
                 self.chat.set_ask(pending["interrupt_id"], surface=name, channel=channel, message=message)
             if status.status == "closed" and self.chat.first_delivery(f"posted:{incident}:{name}:closed"):
-                surface.post(channel, thread, replies.closed_text(incident, status.outcome or "closed"))
+                with surface_calls(name):
+                    surface.post(channel, thread, replies.closed_text(incident, status.outcome or "closed"))
 
     # ================================================================ internals
     def recognise(self, text: str) -> dict:
@@ -186,6 +199,42 @@ class Conversation:
         if intent == "help":
             return Reply(replies.HELP)
         return Reply("Sorry, I didn't get that. Try `help`, or name an action and hosts, e.g. `isolate srv-web-01`.")
+
+    def _edit(self, msg: Message, incident: str | None, hosts: list[str]) -> Reply:
+        """``edit drop HOST…`` / ``drop HOST…``: approve the pending plan without these hosts."""
+        incident = incident or self._latest_open()
+        pending = self.defence.status(incident).pending if incident else None
+        if pending is None:
+            return Reply("Nothing is waiting for a decision.")
+        planned = {h for a in pending["actions"] for h in a["targets"]}
+        unknown = [h for h in hosts if h not in planned]
+        if unknown or not hosts:
+            return Reply(f"`{', '.join(unknown) or '(none)'}` is not in the plan; planned: {', '.join(sorted(planned))}.")
+        if self.paused:
+            return Reply("Automated actions are paused; say `resume` first (or reject).")
+        is_approver = msg.is_approver
+        if is_approver is None:
+            is_approver = self.approvers is None or msg.user in self.approvers
+        result = self.defence.decide(incident, pending["interrupt_id"], "edit", by=f"{msg.surface}:{msg.user}",
+                                     drop=hosts, authorised=is_approver)
+        if result.status == "refused":
+            return Reply("You are not an approver for CyberOps actions; nothing was changed.")
+        if result.status in ("applied", "expired"):
+            word = "edit" if result.status == "applied" else "expire"
+            self._close_asks(pending["interrupt_id"],
+                             replies.decided_text(word, self._mention(msg.surface, msg.user), self.defence.store.now()))
+            self.publish(incident)
+        return Reply(result.message)
+
+    def _tick_command(self, arg: str) -> Reply:
+        """``tick [N]``: let the live twin move N steps now (when it has no clock of its own)."""
+        steps = int(arg) if arg.isdigit() else 1 if not arg else 0
+        if not 1 <= steps <= MAX_TICKS:
+            return Reply(f"Say `tick` or `tick N` with N from 1 to {MAX_TICKS}.")
+        for _ in range(steps):
+            metrics = self.tick()
+        return Reply(f"The twin moved {steps} step(s): step {metrics['step']}, availability "
+                     f"{metrics['availability']:.0%}, {metrics['seen']} compromise(s) seen.", ephemeral=False)
 
     def _decide_by_text(self, msg: Message, incident: str | None, decision: str) -> Reply:
         incident = incident or self._latest_open()
@@ -276,7 +325,8 @@ class Conversation:
     def _close_asks(self, interrupt: str, text: str) -> None:
         for name, channel, message in self.chat.asks(interrupt):
             if name in self.surfaces and self.chat.first_delivery(f"closed-ask:{interrupt}:{name}"):
-                self.surfaces[name].close_ask(channel, message, text)
+                with surface_calls(name):
+                    self.surfaces[name].close_ask(channel, message, text)
 
     def _threads(self, incident: str, origin: Message | None) -> list[tuple[str, str, str]]:
         """The incident's threads, opening one on each surface that has none yet."""
@@ -290,7 +340,8 @@ class Conversation:
             found = self.chat.thread_of(incident, name)
             if found is None:
                 title = (self.defence.short.incident(incident) or {}).get("title", incident)
-                thread = self.surfaces[name].open_thread(channel, f"🚨 *{incident}* — {title}")
+                with surface_calls(name):
+                    thread = self.surfaces[name].open_thread(channel, f"🚨 *{incident}* — {title}")
                 self.chat.set_thread(incident, surface=name, channel=channel, thread=thread)
                 found = (channel, thread)
             out.append((name, *found))
@@ -299,7 +350,8 @@ class Conversation:
     def _broadcast(self, text: str) -> None:
         for name, channel in self.channels.items():
             if name in self.surfaces:
-                self.surfaces[name].open_thread(channel, text)
+                with surface_calls(name):
+                    self.surfaces[name].open_thread(channel, text)
 
     def _status(self) -> str:
         perception, _ = self.defence.perceive()

@@ -19,6 +19,8 @@ HELP = """\
 • `autonomy confirm|auto|never [isolate|patch|reset|recover|all]` — what runs without asking
 • `stop` / `resume` — pause or resume all automated actions
 • `simulate` — what the next steps look like with and without the planned defence
+• `tick [N]` — let the twin move N steps now · `report now|schedule WHEN|list|cancel ID` — posture reports
+In a thread: `approve`, `reject`, `drop HOST …` (approve the rest), or ask ("why?", "status").
 Every action that changes the network waits for an approver's *Approve* (or a plain "approve" in the thread)."""
 
 

@@ -186,3 +186,24 @@ def test_a_whole_scripted_demo_session_ends_with_a_verified_audit_chain(chat):
     summary = run_demo(chat, chat.surfaces["console"], Console(file=io.StringIO()), auto=True, steps=12,
                        tick_seconds=0)
     assert summary["incidents"] >= 1 and summary["executed"] > 0 and summary["audit_ok"]
+
+
+def test_dropping_a_host_in_the_thread_approves_the_rest_of_the_plan(chat):
+    incident = until_incident(chat)
+    pending = chat.defence.status(incident).pending
+    dropped = pending["actions"][0]["targets"][0]
+    assert "not in the plan" in say(chat, "drop no-such-host", thread=thread_of(chat, incident)).text
+    assert "not an approver" in say(chat, f"drop {dropped}", user="mallory", thread=thread_of(chat, incident)).text
+    reply = say(chat, f"edit drop {dropped}", thread=thread_of(chat, incident))
+    assert "edit recorded" in reply.text
+    statuses = {a["key"]: chat.defence.short.action(a["key"]).status for a in pending["actions"]}
+    assert statuses[pending["actions"][0]["key"]] == "rejected"
+    assert all(statuses[a["key"]] == "executed" for a in pending["actions"][1:])
+    assert "Approved with edits by alice" in chat.out.getvalue()
+
+
+def test_tick_moves_the_live_twin_when_asked(chat):
+    step = int(chat.defence.sim.t[0])
+    reply = chat.command(Message("console", "alice", "term", "tick 3"))
+    assert int(chat.defence.sim.t[0]) == step + 3 and "moved 3 step(s)" in reply.text
+    assert "Say `tick`" in chat.command(Message("console", "alice", "term", "tick 500")).text
