@@ -265,6 +265,11 @@ class CyberOpsCommands(app_commands.Group):
     async def simulate(self, interaction: discord.Interaction) -> None:
         await self._run(interaction, "simulate")
 
+    @app_commands.command(description="Let the live twin move some steps now")
+    @app_commands.describe(steps="how many steps (1-20, default 1)")
+    async def tick(self, interaction: discord.Interaction, steps: app_commands.Range[int, 1, 20] = 1) -> None:
+        await self._run(interaction, "tick", str(steps))
+
     @app_commands.command(description="The commands")
     async def help(self, interaction: discord.Interaction) -> None:
         await self._run(interaction, "help")
