@@ -27,6 +27,7 @@ from graph.planning import EmbeddedPlanner, Plan, PlanContext, PlannedAction, Pl
 from graph.state import DECISIONS
 from graph.tools import Toolbox
 from memory.audit import AuditLog
+from memory.chat import ChatMemory
 from memory.long_term import LongTermMemory
 from memory.reports import ReportMemory
 from memory.short_term import ShortTermMemory
@@ -37,7 +38,7 @@ from rl_agents.weights import RegionAgent
 from twin.build import build_simulator
 from twin.errors import InputError
 from twin.scenario import Scenario
-from twin.snapshot import SnapshotError, dump_state, restore_state
+from twin.snapshot import SnapshotError, dump_state, remap_state, restore_state
 
 DEFAULT_CONFIRM_TIMEOUT = 30 * 60  # seconds a confirmation waits before it expires
 RECURSION_LIMIT = 10_000  # graph steps per invoke (5 per cycle); the cycle limit is what stops a run
@@ -81,7 +82,10 @@ class Defence:
         self.short, self.long = ShortTermMemory(store), LongTermMemory(store)
         self.audit, self.snapshots = AuditLog(store), TwinSnapshots(store)
         self.reports = ReportMemory(store)
+        self.chat = ChatMemory(store)
         self.sim = build_simulator(scenario)
+        #: (retired, added) host names when the saved twin had another host set (a re-imported inventory)
+        self.reconciled: tuple[list[str], list[str]] | None = None
         if restore:
             self._restore_twin()
         if not restore or self.snapshots.latest() is None:
@@ -109,16 +113,27 @@ class Defence:
 
     def _open(self, *, title: str | None, requests: Iterable[PlannedAction], max_cycles: int | None) -> IncidentStatus:
         incident = self._next_id()
-        self.short.open_incident(incident, title=title or f"{self.scenario.attack.mode} attack on {self.scenario.name}")
-        start = {"incident": incident, "cycle": 0, "max_cycles": max_cycles, "status": "open", "outcome": None,
-                 "requests": [r.to_dict() for r in requests], "recent_targets": [], "history": [], "quiet": 0}
-        self._invoke(incident, start)
+        with self.store.write():  # the incident, its requests and how to start it: all or nothing
+            self.short.open_incident(incident, title=title or f"{self.scenario.attack.mode} attack on {self.scenario.name}")
+            for request in requests:
+                self.short.add_request(incident, action=request.to_dict(), who=request.source)
+            self.chat.set_setting(f"incident:{incident}:start", {"max_cycles": max_cycles})
+        self._invoke(incident, self._start_state(incident))
         return self.status(incident)
+
+    def _start_state(self, incident: str) -> dict[str, Any]:
+        start = self.chat.setting(f"incident:{incident}:start", {}) or {}
+        return {"incident": incident, "cycle": 0, "max_cycles": start.get("max_cycles"), "status": "open",
+                "outcome": None, "requests": [], "recent_targets": [], "history": [], "quiet": 0}
 
     def status(self, incident: str) -> IncidentStatus:
         snap = self.graph.get_state(self._config(incident))
         if not snap.values:
-            raise KeyError(f"no incident {incident!r}")
+            row = self.short.incident(incident)
+            if row is None:
+                raise KeyError(f"no incident {incident!r}")
+            # opened, but the process stopped before the graph's first checkpoint: carry_on starts it
+            return IncidentStatus(incident, row["status"], None, None, {})
         pending = snap.interrupts[0].value if snap.interrupts else None
         values = dict(snap.values)
         return IncidentStatus(incident, values.get("status", "open"), pending, values.get("outcome"), values)
@@ -126,7 +141,10 @@ class Defence:
     def carry_on(self, incident: str) -> IncidentStatus:
         """Finish whatever step was cut short (after a crash) and run on to the next decision or the end."""
         with self._lock:
-            if self.status(incident).pending is None:
+            status = self.status(incident)
+            if not status.state and status.status == "open":
+                self._invoke(incident, self._start_state(incident))
+            elif status.pending is None:
                 self._invoke(incident, None)
             return self.status(incident)
 
@@ -135,7 +153,7 @@ class Defence:
         with self._lock:
             status = self.status(incident)
             if status.status == "open" and status.pending is None:
-                self._invoke(incident, {"incident": incident})
+                self._invoke(incident, {"incident": incident} if status.state else self._start_state(incident))
             return self.status(incident)
 
     def request(self, incident: str, actions: Iterable[PlannedAction], *, who: str) -> int:
@@ -360,6 +378,10 @@ class Defence:
             return
         try:
             restore_state(self.sim, latest[2])
-        except SnapshotError as exc:
-            raise InputError(self.store.path, "twin_snapshots", str(exc)) from None
+        except SnapshotError:
+            try:  # another host set: carry unchanged hosts over by name, and save that as the twin now
+                self.reconciled = remap_state(latest[2], self.sim)
+            except SnapshotError as exc:
+                raise InputError(self.store.path, "twin_snapshots", str(exc)) from None
+            self.snapshots.save(f"reimport:{uuid.uuid4().hex}", step=int(self.sim.t[0]), state=dump_state(self.sim))
 

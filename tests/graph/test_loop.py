@@ -345,3 +345,19 @@ def test_operator_requests_queued_while_waiting_join_the_next_plan_once(make):
     d.tick_twin()
     later = d.next_cycle(status.incident).pending
     assert all(a["source"] != "operator" for a in later["actions"])
+
+
+def test_an_incident_opened_just_before_a_crash_is_started_by_the_next_process(make):
+    d = make()
+    host = d.sim.network.names[2]
+    with d.store.write():  # what _open writes before the graph's first checkpoint, then the crash
+        d.short.open_incident("INC-0001", title="cut short")
+        d.short.add_request("INC-0001", action=PlannedAction("patch", (host,), "operator", None, "asked").to_dict(),
+                            who="operator")
+        d.chat.set_setting("INC-0001:start", {})
+    again = make(restore=True)
+    assert again.status("INC-0001").status == "open" and again.status("INC-0001").pending is None
+    final = again.run("INC-0001", approve_all, by="alice")
+    assert final.status == "closed"
+    first = [a for a in again.short.actions("INC-0001") if "/c0/" in a.key]
+    assert first[0].targets == (host,) and first[0].status == "executed"  # the queued request survived
