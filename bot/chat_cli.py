@@ -60,8 +60,10 @@ def add_chat_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def build_conversation(scenario_name: str, db: str, *, surfaces: dict, channels: dict, approvers=None,
-                       live: bool = True, restore: bool = True, confirm_timeout: float | None = None):
-    """The defence loop on a live twin, and the conversation core over it."""
+                       live: bool = True, restore: bool = True, confirm_timeout: float | None = None,
+                       executor=None):
+    """The defence loop on a live twin, and the conversation core over it (``executor``: where approved
+    actions go besides the twin; None = simulate)."""
     from bot.conversation import Conversation
     from graph.llm_planner import llm_planner_from_env
     from graph.planning import EmbeddedPlanner
@@ -73,7 +75,7 @@ def build_conversation(scenario_name: str, db: str, *, surfaces: dict, channels:
     store = open_store(db)
     defence = Defence(scenario=scenario, store=store, tick_on_act=not live, restore=restore,
                       planner=llm_planner_from_env() or EmbeddedPlanner(),
-                      confirm_timeout=confirm_timeout or DEFAULT_CONFIRM_TIMEOUT)
+                      confirm_timeout=confirm_timeout or DEFAULT_CONFIRM_TIMEOUT, executor=executor)
     return Conversation(defence=defence, surfaces=surfaces, channels=channels, approvers=approvers)
 
 

@@ -349,8 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_intent(sub)
     _add_run_incident(sub)
     from bot.chat_cli import add_chat_commands
+    from bot.twin_cli import add_twin_commands
 
     add_chat_commands(sub)
+    add_twin_commands(sub)
     return parser
 
 

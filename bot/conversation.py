@@ -145,7 +145,11 @@ class Conversation:
             for entry in status.state.get("history", []):
                 key = f"posted:{incident}:{name}:result:c{entry['cycle']}"
                 if self.chat.first_delivery(key):
-                    actions = [self._action(a) for a in self.defence.short.actions(incident)
+                    outcomes = {e["action_id"]: e["result"] or {} for e in self.defence.audit.entries(incident=incident)
+                                if e["event"] == "executed"}
+                    actions = [self._action(a) | {"ok": outcomes.get(a.key, {}).get("ok", True),
+                                                  "message": outcomes.get(a.key, {}).get("message", "")}
+                               for a in self.defence.short.actions(incident)
                                if a.key.startswith(f"{incident}/c{entry['cycle']}/")]
                     with surface_calls(name):
                         surface.post(channel, thread, replies.results_text(entry["cycle"], actions, entry))

@@ -43,15 +43,19 @@ def decided_text(decision: str, who: str, at: str) -> str:
 
 def results_text(cycle: int, actions: list[dict[str, Any]], history: dict[str, Any] | None) -> str:
     """What a cycle did and what it changed."""
-    ran = [a for a in actions if a["status"] == "executed"]
+    ran = [a for a in actions if a["status"] == "executed" and a.get("ok", True)]
+    failed = [a for a in actions if a["status"] == "executed" and not a.get("ok", True)]
     lines = [f"*Step {cycle} done.*"]
     if ran:
         lines.append("Executed: " + "; ".join(f"{ICONS.get(a['kind'], '')}{a['kind']} {', '.join(a['targets'])}"
                                               for a in ran))
+    if failed:
+        lines.append("⚠️ Failed (the twin shows them as not done): " + "; ".join(
+            f"{a['kind']} {', '.join(a['targets'])} — {a.get('message', '')}" for a in failed))
     refused = [a for a in actions if a["status"] == "refused"]
     if refused:
         lines.append("Refused (protected): " + "; ".join(f"{a['kind']} {', '.join(a['targets'])}" for a in refused))
-    if not ran and not refused:
+    if not ran and not refused and not failed:
         lines.append("No action ran.")
     if history:
         lines.append(f"Availability {history['availability_before']:.0%} → {history['availability_after']:.0%}; "

@@ -3,11 +3,14 @@ clock, confirmation expiry and the report scheduler.
 
 It says which surfaces run and why the others don't.  Slack runs in HTTP mode (uvicorn,
 ``POST /slack/events``, ``GET /healthz``) or Socket Mode when ``SLACK_APP_TOKEN`` is set;
-Discord runs its gateway client.  One process, one SQLite file, one writer.
+Discord runs its gateway client.  One HTTP app (:mod:`bot.http_app`) serves Slack's HTTP mode, the
+alert endpoints (when ``CYBEROPS_ALERT_TOKEN`` is set: alerts alone are reason enough to serve),
+``GET /metrics`` and ``GET /healthz``.  One process, one SQLite file, one writer.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -29,12 +32,14 @@ class Services:
     scheduler: Any
     slack_app: Any = None
     discord_bot: Any = None
+    http_app: Any = None  # bot.http_app.HttpApp: alerts, /metrics, /healthz and Slack's HTTP mode
     notes: list[str] = field(default_factory=list)
 
 
 def build_services(settings: Settings, *, sync_discord: bool = False) -> Services:
     """Build the loop, the conversation, the configured surfaces and the scheduler; InputError if no surface."""
     from bot.chat_cli import build_conversation
+    from bot.executors import executor_from_settings
     from bot.report_view import post_report
     from bot.schedules import ReportScheduler
     from memory.chat import ChatMemory
@@ -43,11 +48,13 @@ def build_services(settings: Settings, *, sync_discord: bool = False) -> Service
     running = [name for name, why in reasons.items() if why is None]
     notes = [f"{name}: {'running' if why is None else 'off — ' + why}" for name, why in reasons.items()]
     if not running:
-        raise InputError("environment", "surfaces", "no chat surface is configured (" + "; ".join(
+        raise InputError("environment", "surfaces", "no chat surface or alert ingestion is configured (" + "; ".join(
             f"{n}: {w}" for n, w in reasons.items()) + "). For the terminal, run `cyberops demo`.")
+    executor = executor_from_settings(settings)
+    notes.append(f"actions: executor {executor.name}")
     conversation = build_conversation(settings.cyberops_scenario, settings.cyberops_db, surfaces={}, channels={},
                                       approvers=settings.approvers or None, live=True, restore=True,
-                                      confirm_timeout=settings.cyberops_confirm_timeout)
+                                      confirm_timeout=settings.cyberops_confirm_timeout, executor=executor)
     services = Services(conversation=conversation, scheduler=None, notes=notes)
     if "slack" in running:
         from bot.slack_app import SlackSurface, build_slack_app, slack_web_client
@@ -62,6 +69,15 @@ def build_services(settings: Settings, *, sync_discord: bool = False) -> Service
         from bot.discord_bot import build_discord_bot
 
         services.discord_bot = build_discord_bot(conversation, settings, sync=sync_discord)
+    slack_http = services.slack_app is not None and settings.slack_app_token is None
+    if slack_http or "alerts" in running:
+        from bot.http_app import build_http_app
+
+        services.http_app = build_http_app(conversation, alert_token=settings.alert_token,
+                                           max_bytes=settings.cyberops_alert_max_bytes,
+                                           slack_app=services.slack_app if slack_http else None)
+        if not conversation.surfaces:
+            notes.append("alerts: no chat surface runs, so incidents opened by alerts are posted nowhere")
     defence = conversation.defence
 
     def post(schedule) -> None:
@@ -109,25 +125,30 @@ def serve(settings: Settings, *, sync_discord: bool = False, say=print) -> int:
 
 
 def _run_surfaces(services: Services, settings: Settings, say) -> None:
-    from bot.slack_app import serve_slack_http, serve_slack_socket, slack_health
-
-    discord_thread = None
+    """Discord, Slack Socket Mode and the HTTP app (alerts, /metrics, Slack's HTTP mode): the last one
+    configured of those runs in this thread, the others in the background."""
+    runs = []
     if services.discord_bot is not None:
         from bot.discord_bot import run_discord
 
-        token = settings.discord_token.get_secret_value()
-        if services.slack_app is None:
-            say("discord: connecting")
-            run_discord(services.discord_bot, token)
-            return
-        discord_thread = threading.Thread(target=run_discord, args=(services.discord_bot, token), daemon=True,
-                                          name="cyberops-discord")
-        discord_thread.start()
-        say("discord: connecting (in the background)")
-    if settings.slack_app_token is not None:
-        say("slack: Socket Mode")
-        serve_slack_socket(services.slack_app, settings.slack_app_token.get_secret_value())
-    else:
-        say(f"slack: HTTP on {settings.cyberops_host}:{settings.cyberops_port} (POST /slack/events, GET /healthz)")
-        serve_slack_http(services.slack_app, settings.cyberops_host, settings.cyberops_port,
-                         health=slack_health(services.conversation))
+        runs.append(("discord: connecting", functools.partial(run_discord, services.discord_bot,
+                                                              settings.discord_token.get_secret_value())))
+    if services.slack_app is not None and settings.slack_app_token is not None:
+        from bot.slack_app import serve_slack_socket
+
+        runs.append(("slack: Socket Mode", functools.partial(serve_slack_socket, services.slack_app,
+                                                             settings.slack_app_token.get_secret_value())))
+    if services.http_app is not None:
+        from bot.http_app import serve_http
+
+        routes = ", ".join(["GET /healthz", "GET /metrics"]
+                           + ["POST /alerts", "POST /alerts/alertmanager"] * services.http_app.intake.enabled
+                           + ["POST /slack/events"] * (services.http_app.slack is not None))
+        runs.append((f"http: {settings.cyberops_host}:{settings.cyberops_port} ({routes})",
+                     functools.partial(serve_http, services.http_app, settings.cyberops_host, settings.cyberops_port)))
+    *background, (last_note, last) = runs
+    for note, run in background:
+        threading.Thread(target=run, daemon=True, name=f"cyberops-{note.split(':')[0]}").start()
+        say(note + " (in the background)")
+    say(last_note)
+    last()

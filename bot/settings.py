@@ -7,6 +7,8 @@ says which will run and, for the others, why not.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -38,6 +40,18 @@ class Settings(BaseSettings):
     cyberops_confirm_timeout: float = Field(1800.0, gt=0.0)
     cyberops_tz: str = "UTC"
 
+    # action dispatch (bot/executors.py; README "Action dispatch")
+    cyberops_executor: Literal["simulate", "webhook", "command"] = "simulate"
+    cyberops_executor_url: str | None = None
+    cyberops_executor_secret: SecretStr | None = None
+    cyberops_executor_command: str | None = None  # program + fixed args, shlex-split, run without a shell
+    cyberops_executor_timeout: float = Field(10.0, gt=0.0)  # seconds per attempt / per run
+    cyberops_executor_retries: int = Field(3, ge=0, le=10)  # webhook retries after the first attempt
+
+    # alert ingestion and metrics (bot/alerts.py, bot/http_app.py; README "Alerts and metrics")
+    cyberops_alert_token: SecretStr | None = None  # bearer token for POST /alerts*; unset: those endpoints are off
+    cyberops_alert_max_bytes: int = Field(256_000, ge=1024)  # largest alert body read
+
     @field_validator("cyberops_approvers")
     @classmethod
     def _strip(cls, value: str) -> str:
@@ -48,7 +62,7 @@ class Settings(BaseSettings):
         return frozenset(self.cyberops_approvers.split(",")) - {""}
 
     def surfaces(self) -> dict[str, str | None]:
-        """Each surface: None when it will run, else the reason it won't."""
+        """Each surface (and ``alerts``, the alert endpoints): None when it will run, else the reason it won't."""
         slack = None
         if not self.slack_bot_token:
             slack = "SLACK_BOT_TOKEN is not set"
@@ -61,9 +75,16 @@ class Settings(BaseSettings):
             discord = "DISCORD_TOKEN is not set"
         elif not self.cyberops_discord_channel:
             discord = "CYBEROPS_DISCORD_CHANNEL is not set (the channel for incidents)"
-        return {"slack": slack, "discord": discord}
+        alerts = None if self.alert_token else "CYBEROPS_ALERT_TOKEN is not set (POST /alerts is off)"
+        return {"slack": slack, "discord": discord, "alerts": alerts}
+
+    @property
+    def alert_token(self) -> str | None:
+        """The alert endpoints' bearer token; None when unset or empty (the endpoints are off)."""
+        return self.cyberops_alert_token.get_secret_value() if self.cyberops_alert_token else None
 
     def secrets(self) -> list[str]:
         """Every secret value set, so tests and log filters can check none leaks."""
-        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.discord_token)
+        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.discord_token,
+                  self.cyberops_executor_secret, self.cyberops_alert_token)
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]

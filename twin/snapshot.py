@@ -3,7 +3,9 @@
 The snapshot holds every state array and the random generator's state, so the twin
 after a restore is the very twin before it: the same hosts compromised, seen and
 isolated, and the same attacks to come.  The network itself is not in it (it is
-rebuilt from the scenario); a snapshot of another network is refused.
+rebuilt from the scenario); a snapshot of another network is refused by
+:func:`restore_state`, and carried over host by host by :func:`remap_state` (after a
+re-import of the inventory).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def dump_state(sim: Simulator) -> bytes:
     """The simulator's state as compressed ``.npz`` bytes."""
     buffer = io.BytesIO()
     meta = {"rng": sim.rng.bit_generator.state, "hosts": sim.network.n_nodes, "batch": sim.batch,
-            "names": _fingerprint(sim)}
+            "names": _fingerprint(sim), "host_names": list(sim.network.names)}
     np.savez_compressed(buffer, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
                         **{name: getattr(sim, name) for name in STATE_ARRAYS})
     return buffer.getvalue()
@@ -45,6 +47,54 @@ def restore_state(sim: Simulator, blob: bytes) -> None:
             getattr(sim, name)[...] = data[name]
     sim.rng.bit_generator.state = meta["rng"]
     sim.availability_cache.mark_dirty(np.arange(sim.batch)[:, None], np.arange(sim.network.n_subnets)[None, :])
+
+
+def remap_state(blob: bytes, sim: Simulator) -> tuple[list[str], list[str]]:
+    """Carry a snapshot of another host set into ``sim`` by host name; returns ``(retired, added)``.
+
+    Hosts in both keep their state (compromise, sighting, isolation, vulnerability);
+    hosts only in the snapshot are retired, hosts only in ``sim`` start clean.  A
+    high-value host counts as lost only while one of ``sim``'s is compromised.
+    SnapshotError for a snapshot without host names (written before they were kept) and
+    for one that shares no host with ``sim`` (another network altogether, not a re-import).
+    """
+    with np.load(io.BytesIO(blob)) as data:
+        meta = json.loads(bytes(data["meta"]).decode())
+        if meta["batch"] != sim.batch:
+            raise SnapshotError(f"the saved twin has {meta['batch']} environments, this one {sim.batch}")
+        if "host_names" not in meta:
+            if meta["names"] == _fingerprint(sim):
+                restore_state(sim, blob)
+                return [], []
+            raise SnapshotError("the saved twin predates host names in snapshots, so it cannot be "
+                                "carried over to another host set; start afresh")
+        saved = {name: i for i, name in enumerate(meta["host_names"])}
+        state = {name: data[name] for name in STATE_ARRAYS}
+    net = sim.network
+    kept = [(saved[name], i) for i, name in enumerate(net.names) if name in saved]
+    if not kept:
+        raise SnapshotError(f"the saved twin ({len(saved)} hosts) shares no host with this one "
+                            f"({net.n_nodes} hosts): was the scenario changed?")
+    old_idx = np.array([k[0] for k in kept], dtype=np.int64)
+    new_idx = np.array([k[1] for k in kept], dtype=np.int64)
+    for name in ("compromised", "visible", "isolated"):
+        getattr(sim, name)[...] = False
+        getattr(sim, name)[:, new_idx] = state[name][:, old_idx]
+    sim.vulnerability[:, new_idx] = state["vulnerability"][:, old_idx]  # new hosts keep theirs as drawn
+    sim.t[...] = state["t"]
+    sim.hvn_lost[...] = (sim.compromised & net.high_value).any(axis=1)
+    to_new = np.full(len(saved) + 1, -1, dtype=np.int64)  # last slot: the -1 "no attempt" index
+    to_new[old_idx] = new_idx
+    width = min(sim.intensity, state["attack_targets"].shape[1])
+    targets = to_new[state["attack_targets"][:, :width]]
+    sim.attack_targets[...] = -1
+    sim.attack_success[...] = False
+    sim.attack_targets[:, :width] = targets
+    sim.attack_success[:, :width] = state["attack_success"][:, :width] & (targets >= 0)
+    sim.rng.bit_generator.state = meta["rng"]
+    sim.availability_cache.mark_dirty(np.arange(sim.batch)[:, None], np.arange(net.n_subnets)[None, :])
+    names = set(net.names)
+    return [n for n in meta["host_names"] if n not in names], [n for n in net.names if n not in saved]
 
 
 def _fingerprint(sim: Simulator) -> str:

@@ -20,10 +20,12 @@ from twin.errors import InputError
 from twin.network import MIN_VULNERABILITY
 
 _NODE_LINK_KEYS = {"nodes", "links", "edges", "directed", "multigraph", "graph"}
-_NODE_KEYS = {"id", "name", "subnet", "role", "entry", "high_value", "vulnerability"}
+#: where the host lives in the real network (an alert names it by any of these)
+_ADDRESS_KEYS = ("ip", "instance_id", "pod")
+_NODE_KEYS = {"id", "name", "subnet", "role", "entry", "high_value", "vulnerability", *_ADDRESS_KEYS}
 _INVENTORY_KEYS = {"subnets", "links"}
 _SUBNET_KEYS = {"name", "hosts", "links"}
-_HOST_KEYS = {"name", "role", "entry", "high_value", "vulnerability"}
+_HOST_KEYS = {"name", "role", "entry", "high_value", "vulnerability", *_ADDRESS_KEYS}
 
 
 def _kind(value: Any) -> str:
@@ -93,6 +95,9 @@ class _Reader:
             if not MIN_VULNERABILITY <= v <= 1:  # also rejects NaN
                 self.fail(f"{field}.vulnerability", f"{v} is outside [{MIN_VULNERABILITY}, 1]")
             attrs["vulnerability"] = float(v)
+        for key in _ADDRESS_KEYS:
+            if key in raw:
+                attrs[key] = self.string(raw[key], f"{field}.{key}")
         return attrs
 
     def add_host(self, name: str, attrs: dict[str, Any], field: str) -> None:

@@ -45,7 +45,7 @@ def chat(tmp_path, weights, recogniser):
     defence = Defence(scenario=scenario_from_dict(SCENARIO), store=store, agents=weights, tick_on_act=False,
                       restore=False)
     out = io.StringIO()
-    surface = ConsoleSurface(Console(file=out, width=200))
+    surface = ConsoleSurface(Console(file=out, width=200), image_dir=str(tmp_path / "images"))
     conversation = Conversation(defence=defence, surfaces={"console": surface}, channels={"console": "term"},
                                 approvers={"alice"}, recognise=recogniser.recognise)
     conversation.out = out
@@ -207,3 +207,17 @@ def test_tick_moves_the_live_twin_when_asked(chat):
     reply = chat.command(Message("console", "alice", "term", "tick 3"))
     assert int(chat.defence.sim.t[0]) == step + 3 and "moved 3 step(s)" in reply.text
     assert "Say `tick`" in chat.command(Message("console", "alice", "term", "tick 500")).text
+
+
+def test_a_failed_dispatch_is_posted_in_the_thread(chat):
+    class Failing:
+        name = "webhook"
+
+        def dispatch(self, request):
+            return False, "HTTP 503 from the firewall API"
+
+    chat.defence.executor = Failing()
+    incident = until_incident(chat)
+    say(chat, "approve", thread=thread_of(chat, incident))
+    text = chat.out.getvalue()
+    assert "Failed (the twin shows them as not done)" in text and "HTTP 503 from the firewall API" in text

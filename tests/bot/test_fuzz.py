@@ -63,7 +63,8 @@ def chat(tmp_path_factory, recogniser):
     store = open_store(tmp_path_factory.mktemp("fuzz") / "f.db")
     defence = Defence(scenario=scenario_from_dict(SCENARIO), store=store, agents=weights, tick_on_act=False,
                       restore=False)
-    surface = ConsoleSurface(Console(file=io.StringIO(), width=120))
+    surface = ConsoleSurface(Console(file=io.StringIO(), width=120),
+                             image_dir=str(tmp_path_factory.mktemp("images")))
     yield Conversation(defence=defence, surfaces={"console": surface}, channels={"console": "t"},
                        approvers={"alice"}, recognise=recogniser.recognise)
     defence.close_connections()
