@@ -52,7 +52,8 @@ def build_services(settings: Settings, *, sync_discord: bool = False) -> Service
             f"{n}: {w}" for n, w in reasons.items()) + "). For the terminal, run `cyberops demo`.")
     executor = executor_from_settings(settings)
     notes.append(f"actions: executor {executor.name}")
-    conversation = build_conversation(settings.cyberops_scenario, settings.cyberops_db, surfaces={}, channels={},
+    scenario = inventory_scenario(settings, notes) or settings.cyberops_scenario
+    conversation = build_conversation(scenario, settings.cyberops_db, surfaces={}, channels={},
                                       approvers=settings.approvers or None, live=True, restore=True,
                                       confirm_timeout=settings.cyberops_confirm_timeout, executor=executor)
     services = Services(conversation=conversation, scheduler=None, notes=notes)
@@ -89,6 +90,29 @@ def build_services(settings: Settings, *, sync_discord: bool = False) -> Service
                                          timezone=settings.cyberops_tz)
     conversation.scheduler = services.scheduler
     return services
+
+
+def inventory_scenario(settings: Settings, notes: list[str]) -> str | None:
+    """``CYBEROPS_INVENTORY``: import the exports now, write the scenario beside the database, run it.
+
+    Re-importing on every start keeps the twin in step with the inventory; hosts keep their
+    twin state by name (the loop remaps its saved twin).
+    """
+    from pathlib import Path
+
+    from bot.twin_cli import write_import
+    from twin.importers import read_inventory
+
+    files = [f.strip() for f in settings.cyberops_inventory.split(",") if f.strip()]
+    if not files:
+        return None
+    imported = read_inventory(files)
+    out = Path(settings.cyberops_db).resolve().with_name("cyberops-inventory-scenario.yaml")
+    result = write_import(imported.graph, out, sources=files)
+    changes = result["changes"]
+    notes.append(f"inventory: {imported.graph.number_of_nodes()} hosts from {len(files)} file(s) -> {out}"
+                 + (f" ({len(changes['added'])} added, {len(changes['retired'])} retired)" if changes else ""))
+    return str(out)
 
 
 def clock(conversation, *, tick_seconds: float, stop: threading.Event) -> None:

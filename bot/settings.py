@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     # the bot
     cyberops_db: str = "cyberops.db"
     cyberops_scenario: str = "demo"
+    cyberops_inventory: str = ""  # comma-separated inventory exports; imported at start, they replace the scenario
     cyberops_port: int = Field(3000, ge=1, le=65535)
     cyberops_host: str = "0.0.0.0"
     cyberops_tick_seconds: float = Field(0.0, ge=0.0)

@@ -69,3 +69,23 @@ def test_the_clock_steps_the_live_twin_until_stopped(tmp_path):
     thread.join(5)
     assert int(conversation.defence.sim.t[0]) >= 3 and not thread.is_alive()
     conversation.defence.close_connections()
+
+
+def test_an_inventory_at_start_becomes_the_twin_and_a_reimport_keeps_host_state(tmp_path):
+    from pathlib import Path
+
+    from bot.serve import inventory_scenario
+
+    data = Path(__file__).resolve().parents[1] / "data" / "inventory" / "office.yaml"
+    settings = Settings(_env_file=None, cyberops_inventory=str(data), cyberops_db=str(tmp_path / "inv.db"))
+    notes: list[str] = []
+    scenario = inventory_scenario(settings, notes)
+    assert scenario == str(tmp_path / "cyberops-inventory-scenario.yaml") and "inventory:" in notes[0]
+    from twin.build import build_network
+    from twin.scenario import load_scenario
+    from twin.topology_file import load_topology_file
+
+    assert build_network(load_scenario(scenario)).n_nodes == load_topology_file(data).number_of_nodes()
+    again: list[str] = []
+    assert inventory_scenario(settings, again) == scenario and "0 added, 0 retired" in again[0]
+    assert inventory_scenario(Settings(_env_file=None), []) is None
