@@ -89,7 +89,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         raise InputError("command line", "--tick", f"must be 0 or more, not {args.tick}")
     if args.steps is not None and args.steps < 1:
         raise InputError("command line", "--steps", f"must be at least 1, not {args.steps}")
-    console = Console()
+    console = Console(highlight=False)  # our text carries its own emphasis
     surface = ConsoleSurface(console)
     conversation = build_conversation(args.scenario, args.db or default_db_path(), surfaces={"console": surface},
                                       channels={"console": CHANNEL}, restore=False)
