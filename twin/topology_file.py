@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import networkx as nx
 
-from twin.documents import parse_document
-from twin.errors import InputError
+from twin.documents import Fields, read_document
+from twin.documents import describe_kind as _kind
 from twin.network import MIN_VULNERABILITY
 
 _NODE_LINK_KEYS = {"nodes", "links", "edges", "directed", "multigraph", "graph"}
@@ -28,31 +28,20 @@ _SUBNET_KEYS = {"name", "hosts", "links"}
 _HOST_KEYS = {"name", "role", "entry", "high_value", "vulnerability", *_ADDRESS_KEYS}
 
 
-def _kind(value: Any) -> str:
-    """How a wrong value reads in an error message (JSON words, not Python's)."""
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
-    return {dict: "a mapping", list: "a list"}.get(type(value), repr(value))
-
-
-class _Reader:
-    """Checks parsed data field by field while building the graph.
+class _Reader(Fields):
+    """Checks parsed data field by field while building the graph (strict: unknown keys are errors).
 
     Each failure names the file and the field path; ``declared`` remembers where each
     host was declared, so a duplicate name points at both places.
     """
 
     def __init__(self, source: Path) -> None:
-        self.source = source
+        super().__init__(source)
         self.graph = nx.Graph()
         self.declared: dict[str, str] = {}
 
-    def fail(self, field: str, problem: str) -> NoReturn:
-        raise InputError(self.source, field, problem)
-
     def mapping(self, value: Any, field: str, allowed: set[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(field, f"expected a mapping, got {_kind(value)}")
+        super().mapping(value, field)
         for key in value:
             if key not in allowed:
                 where = f"{field}.{key}" if field else str(key)
@@ -64,21 +53,6 @@ class _Reader:
         if key not in raw:
             self.fail(field, f"missing key {key!r}")
         return raw[key]
-
-    def items(self, value: Any, field: str) -> list[Any]:
-        if not isinstance(value, list):
-            self.fail(field, f"expected a list, got {_kind(value)}")
-        return value
-
-    def string(self, value: Any, field: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            self.fail(field, f"expected a non-empty string, got {_kind(value)}")
-        return value
-
-    def boolean(self, value: Any, field: str) -> bool:
-        if not isinstance(value, bool):
-            self.fail(field, f"expected true or false, got {_kind(value)}")
-        return value
 
     def host(self, raw: dict[str, Any], field: str, subnet: str) -> dict[str, Any]:
         """The twin's host attributes, defaults filled in (vulnerability only when given)."""
@@ -112,17 +86,6 @@ class _Reader:
         self.graph.add_edge(a, b)
 
 
-def _parse(path: Path) -> Any:
-    """Parse ``path``: JSON when it ends in .json (strict, with line numbers), else YAML."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(path, "", "not UTF-8 text") from None
-    except OSError as exc:  # missing file, a folder, no permission, ...
-        raise InputError(path, "", f"cannot read: {exc.strerror or exc}") from None
-    return parse_document(text, path)
-
-
 def load_topology_file(path: str | Path) -> nx.Graph:
     """Read a network file into a graph keyed by host name, ready for ``Network.from_graph``.
 
@@ -131,7 +94,7 @@ def load_topology_file(path: str | Path) -> nx.Graph:
     attacks and traffic both ways.
     """
     reader = _Reader(Path(path))
-    data = _parse(reader.source)
+    data = read_document(reader.source)
     if isinstance(data, dict) and "nodes" in data:
         _read_node_link(data, reader)
     elif isinstance(data, dict) and "subnets" in data:

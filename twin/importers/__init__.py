@@ -18,7 +18,7 @@ import networkx as nx
 
 from twin.errors import InputError
 from twin.importers.aws import aws_kind, read_aws
-from twin.importers.fields import read_document
+from twin.documents import read_document
 from twin.importers.imported import ADDRESS_KEYS, Imported
 from twin.importers.kubernetes import is_kubernetes_list, read_kubernetes
 from twin.network import Network, NetworkError

@@ -24,7 +24,7 @@ from typing import Any
 
 import networkx as nx
 
-from twin.importers.fields import Fields, join
+from twin.documents import Fields, join
 from twin.importers.imported import Imported, host_name
 
 #: the key that tells which describe-* command wrote a document
