@@ -138,7 +138,9 @@ class Toolbox:
     # ------------------------------------------------------------------ LLM side
     def call(self, name: str, arguments: Any) -> dict:
         """Run tool ``name`` with the model's decoded JSON ``arguments``; ToolError on a bad call."""
-        if name not in TOOL_NAMES:
+        if name not in TOOL_NAMES:  # e.g. a model talked into "approving": recorded, like a policy breach
+            self.refused.append({"kind": str(name)[:60], "targets": [], "source": "llm",
+                                 "why": "not a planner tool: planners cannot approve or skip a confirmation"})
             raise ToolError(f"unknown tool {name!r}; tools: {', '.join(TOOL_NAMES)}")
         if not isinstance(arguments, dict):
             raise ToolError(f"{name}: arguments must be a JSON object, not {type(arguments).__name__}")
