@@ -83,8 +83,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from bot.console import CHANNEL, ConsoleSurface, interactive, run_demo
+    from bot.log_redaction import bot_secrets, install_redaction
     from memory.store import default_db_path
 
+    install_redaction(bot_secrets())  # the LLM's API key (and any chat token in the environment) stays out of logs
     if args.tick < 0:
         raise InputError("command line", "--tick", f"must be 0 or more, not {args.tick}")
     if args.steps is not None and args.steps < 1:

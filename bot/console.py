@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
+from rich.table import Table
 
 from bot.surface import Ask, Message
 
 if TYPE_CHECKING:
     from bot.conversation import Conversation
+    from graph.posture import PostureReport
 
 CHANNEL = "terminal"
 USER = "operator"
@@ -67,6 +69,31 @@ class ConsoleSurface:
         path = folder / f"{thread}-{filename}"
         path.write_bytes(data)
         self.console.print(f"  [dim]{escape(title)}: saved {path}[/]")
+
+    def post_report(self, channel: str, report: PostureReport, images: dict[str, bytes]) -> str:
+        """The scorecard as a table, the other parts as lists, and the pictures saved in ``image_dir``
+        (``report-<time>-<n>-map.png``, …) with their paths printed; returns the report's id."""
+        from bot.report_view import IMAGE_TITLES, period, report_sections
+
+        stamp = "".join(c for c in report.at if c.isdigit() or c in "TZ")
+        thread = f"report-{stamp}-{next(self._ids)}"
+        table = Table(title=f"[bold]Posture report[/] — {period(report)}", caption=escape(report.summary), title_justify="left",
+                      caption_justify="left")
+        table.add_column("IPDRR", style="bold")
+        table.add_column("score", justify="right")
+        table.add_column("trend", justify="center")
+        table.add_column("figure")
+        for s in report.scorecard:
+            colour = "red" if s.value < 40 else "yellow" if s.value < 70 else "green"
+            table.add_row(s.name, f"[{colour}]{s.value}[/]", s.trend or "–", escape(s.figure))
+        self.console.print(table)
+        for title, lines in report_sections(report, actions=10):
+            self.console.print(_markup(f"*{title}*"))
+            for line in lines:
+                self.console.print("  • " + _markup(line))
+        for key, data in images.items():
+            self.upload(channel, thread, f"{key}.png", data, IMAGE_TITLES.get(key, key))
+        return thread
 
 
 def _markup(text: str) -> str:

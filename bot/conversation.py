@@ -10,8 +10,10 @@ surfaces racing never post or act twice.  Decisions themselves are made in ``gra
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+import sqlite3
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -22,6 +24,7 @@ from bot.surface import Ask, Click, Message, Reply, Surface
 from graph.planning import ACTION_KINDS
 from graph.runtime import Defence
 from memory.chat import ChatMemory
+from memory.store import MemoryUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,17 @@ SUBCOMMANDS = ("status", "incidents", "hosts", "tick", "isolate", "patch", "rese
 MAX_TEXT = 4000  # characters of an operator message we read; the rest is ignored
 MAX_TICKS = 20
 _EDIT = re.compile(r"^(?:edit\s+)?(?:drop|without|remove)\s+([\w.,\s-]+)$", re.I)
+
+
+def _answers_memory_faults(handle: Callable) -> Callable:
+    """An inbound handler that answers "I can't write to my memory" instead of raising when a write fails."""
+    @functools.wraps(handle)
+    def handler(self: Conversation, event: Message | Click) -> Reply | None:
+        try:
+            return handle(self, event)
+        except MemoryUnavailable as exc:
+            return self._memory_fault(exc, event)
+    return handler
 
 
 class Conversation:
@@ -47,8 +61,11 @@ class Conversation:
         self.scheduler = None  # a bot.schedules.ReportScheduler, when reports may be scheduled
 
     # ================================================================ inbound
+    @_answers_memory_faults
     def command(self, msg: Message) -> Reply:
         """``/cyberops …``: a subcommand, or free text understood as an intent."""
+        if msg.text.strip().lower() == "status":  # reads only: no delivery record, so it answers while memory is locked
+            return Reply(self._status())
         if msg.delivery and not self.chat.first_delivery(f"command:{msg.surface}:{msg.delivery}"):
             return Reply("Already handled that one.")
         text = msg.text.strip()[:MAX_TEXT]
@@ -76,6 +93,7 @@ class Conversation:
             return self._report(msg, rest.strip())
         return self._intent(msg, _plain(word, text), incident=None)  # the subcommand says it all
 
+    @_answers_memory_faults
     def message(self, msg: Message) -> Reply | None:
         """A message in an incident thread (or addressed to the bot); None when it isn't for us."""
         if msg.delivery and not self.chat.first_delivery(f"message:{msg.surface}:{msg.delivery}"):
@@ -88,6 +106,7 @@ class Conversation:
             return self._edit(msg, incident, edit.group(1).replace(",", " ").split())
         return self._intent(msg, self.recognise(text), incident=incident)
 
+    @_answers_memory_faults
     def click(self, click: Click) -> Reply:
         """An approve/reject button."""
         if click.delivery and not self.chat.first_delivery(f"click:{click.surface}:{click.delivery}"):
@@ -358,11 +377,25 @@ class Conversation:
                     self.surfaces[name].open_thread(channel, text)
 
     def _status(self) -> str:
-        perception, _ = self.defence.perceive()
-        rows = []
-        for row in self.defence.short.incidents(status="open"):
-            rows.append(row | {"pending": self.defence.status(row["id"]).pending is not None})
-        return replies.status_text(perception.summary, rows, self.paused)
+        perception, _ = self.defence.perceive()  # the twin, in this process: always there
+        try:
+            rows = []
+            for row in self.defence.short.incidents(status="open"):
+                rows.append(row | {"pending": self.defence.status(row["id"]).pending is not None})
+            paused = self.paused
+        except (sqlite3.Error, MemoryUnavailable) as exc:  # memory unreadable: the twin still answers
+            log.warning("status without memory: %s", exc)
+            return (replies.status_text(perception.summary, [], False).rsplit("\n", 1)[0]
+                    + "\n_My memory can't be read right now, so open incidents are not listed._")
+        return replies.status_text(perception.summary, rows, paused)
+
+    def _memory_fault(self, exc: MemoryUnavailable, event: Message | Click) -> Reply:
+        """A write failed (memory locked, read-only, disk full): say so plainly; a status still answers."""
+        log.warning("could not handle a %s event: %s", event.surface, exc)
+        if isinstance(event, Message) and self.recognise(event.text[:MAX_TEXT]).get("intent") == "status":
+            return Reply(self._status())
+        return Reply(f"⚠️ I can't write to my memory right now: {exc.reason}. That did not go through (or only "
+                     "partly); try again in a moment — a retry never runs an action twice. `status` still works.")
 
     def _incidents(self) -> str:
         rows = self.defence.short.incidents()[-10:]

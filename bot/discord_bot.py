@@ -22,12 +22,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_views import (DecisionButton, ask_embed, chunks, clip, decided_embed, decision_view, is_approver,
-                               markdown)
+                               markdown, report_embed)
 from bot.surface import Ask, Click, Message, Reply
 
 if TYPE_CHECKING:
     from bot.conversation import Conversation
     from bot.settings import Settings
+    from graph.posture import PostureReport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -90,6 +91,18 @@ class DiscordSurface:
             where = self.bot.get_partial_messageable(int(thread))
             await where.send(clip(markdown(title), 2000), file=discord.File(io.BytesIO(data), filename=filename))
         self._call(go)
+
+    def post_report(self, channel: str, report: PostureReport, images: dict[str, bytes]) -> str:
+        """One message: the report's embed with the map as its picture, and both PNGs attached (the trend chart
+        shows under the embed); returns the message id."""
+        names = {key: f"{key}.png" for key in images}
+
+        async def go() -> str:
+            where = self.bot.get_partial_messageable(int(channel))
+            files = [discord.File(io.BytesIO(data), filename=names[key]) for key, data in images.items()]
+            sent = await where.send(embed=report_embed(report, image=names.get("map")), files=files)
+            return str(sent.id)
+        return self._call(go)
 
     def _call(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         loop = getattr(self.bot, "loop", None)

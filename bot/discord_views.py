@@ -1,4 +1,5 @@
-"""Discord's pieces of a confirmation: approve/reject buttons that survive restarts, the embed, the role check.
+"""Discord's pieces of a confirmation (approve/reject buttons that survive restarts, the embed, the role
+check) and the posture report's embed.
 
 The buttons are :class:`discord.ui.DynamicItem`\\ s: everything a click needs (decision,
 incident, interrupt) is in the ``custom_id``, so a bot started after the message was sent
@@ -8,9 +9,12 @@ rebuilds them from the regex template alone (registered with ``add_dynamic_items
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
+
+if TYPE_CHECKING:
+    from graph.posture import PostureReport
 
 CUSTOM_ID = "cyberops:{decision}:{incident}:{interrupt}"
 TEMPLATE = r"cyberops:(?P<decision>approve|reject):(?P<incident>[^:]+):(?P<interrupt>[^:]+)"
@@ -18,6 +22,15 @@ MAX_CUSTOM_ID = 100  # Discord's limit
 MAX_CONTENT = 2000  # characters in a message's content
 MAX_EMBED = 4096  # characters in an embed's description
 MAX_FIELD = 1024  # characters in an embed field's value
+# Discord's other embed limits that a report meets
+MAX_TITLE = 256  # a title's or a field name's characters
+MAX_FIELDS = 25
+MAX_TOTAL = 6000  # title, description, field names and values, footer, author: all together
+REPORT_DESCRIPTION = 1000  # of the total, at most this for the period and summary,
+REPORT_FIGURE = 300  # and this per score's figure: the parts after the scorecard keep 3,500 or more
+REPORT_LINE = 400  # characters per listed item (an incident, an action, a risk, a recommendation)
+PART_FIELDS = {"Recommendations": 3}  # fields per report part (others: 1); continued fields repeat the name
+REPORT_FOOTER = "IPDRR scores 0–100, higher is better; arrows against the previous report. Trend chart attached."
 
 
 class ClickHandler(Protocol):
@@ -67,6 +80,68 @@ def decision_view(incident: str, interrupt: str) -> discord.ui.View:
 def ask_embed(incident: str, interrupt: str, text: str) -> discord.Embed:
     return discord.Embed(title=f"{incident}: confirmation {interrupt}", description=clip(markdown(text), MAX_EMBED),
                          colour=discord.Colour.orange())
+
+
+def report_embed(report: PostureReport, *, image: str | None = "map.png") -> discord.Embed:
+    """A posture report: the period and summary, one inline field per IPDRR score (value, arrow, figure), then
+    open incidents, actions, top risks and recommendations; ``image``: an attached file to show as the picture.
+    Within every embed limit: parts are shortened (longest first) until the whole fits in ``MAX_TOTAL``."""
+    from bot.report_view import period, report_sections
+
+    worst = min((s.value for s in report.scorecard), default=100)
+    colour = discord.Colour.red() if worst < 40 else discord.Colour.orange() if worst < 70 else discord.Colour.green()
+    embed = discord.Embed(title="Posture report", colour=colour,
+                          description=clip(markdown(f"{period(report)}\n{report.summary}"), REPORT_DESCRIPTION))
+    for s in report.scorecard[:MAX_FIELDS]:
+        embed.add_field(name=clip(f"{s.name} {s.value}/100 {s.trend}".rstrip(), MAX_TITLE),
+                        value=clip(markdown(s.figure), REPORT_FIGURE), inline=True)
+    embed.set_footer(text=REPORT_FOOTER)
+    if image:
+        embed.set_image(url=f"attachment://{image}")
+    parts = []
+    for title, lines in report_sections(report):
+        name = title.split(" (", 1)[0]
+        parts += _fields(clip(title, MAX_TITLE), [markdown(line) for line in lines], PART_FIELDS.get(name, 1))
+    for name, value in _fit(parts[:MAX_FIELDS - len(embed.fields)], MAX_TOTAL - len(embed)):
+        embed.add_field(name=name, value=value, inline=False)
+    return embed
+
+
+def _fields(title: str, lines: list[str], most: int) -> list[tuple[str, str]]:
+    """``lines`` as bullets in at most ``most`` fields named ``title``; the last says how many more there were."""
+    room = MAX_FIELD - 24  # leaves room for an "…and N more" line
+    values, current = [], ""
+    for i, line in enumerate(lines):
+        bullet = clip(f"• {line}", REPORT_LINE)
+        if current and len(current) + 1 + len(bullet) > room:
+            if len(values) + 1 == most:
+                current += f"\n*…and {len(lines) - i} more*"
+                break
+            values.append(current)
+            current = ""
+        current = f"{current}\n{bullet}" if current else bullet
+    values.append(current)
+    return [(title, value) for value in values]
+
+
+def _fit(fields: list[tuple[str, str]], budget: int) -> list[tuple[str, str]]:
+    """Shorten the longest values (at a line end where it can), then drop the last fields, until all fit ``budget``."""
+    fields = list(fields)
+    while fields and (excess := sum(len(n) + len(v) for n, v in fields) - budget) > 0:
+        i = max(range(len(fields)), key=lambda k: len(fields[k][1]))
+        name, value = fields[i]
+        if len(value) <= 100:
+            fields.pop()
+            continue
+        fields[i] = (name, _clip_lines(value, max(100, len(value) - excess)))
+    return fields
+
+
+def _clip_lines(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("\n", 0, limit - 2)
+    return text[:cut] + "\n…" if cut > 0 else clip(text, limit)
 
 
 def decided_embed(embed: discord.Embed | None, text: str) -> discord.Embed:

@@ -71,10 +71,49 @@ def chat_text(report: PostureReport) -> str:
     return "\n".join(lines)
 
 
+IMAGE_TITLES = {"map": "Map of the twin", "trend": "Availability and compromises"}
+CHAT_ACTIONS = 5  # actions a chat post lists (the newest); its title says how many there were
+CHAT_TARGETS = 5  # targets named per action
+
+
+def period(report: PostureReport) -> str:
+    """``2026-12-04 09:00Z, since 2026-12-03 09:00Z``."""
+    return f"{report.at[:16].replace('T', ' ')}Z, since {report.since[:16].replace('T', ' ')}Z"
+
+
+def report_sections(report: PostureReport, *, actions: int = CHAT_ACTIONS) -> list[tuple[str, list[str]]]:
+    """The parts after the scorecard as ``(title, lines)`` in light markdown, for each surface to lay out
+    within its own limits: open incidents, the newest actions and who approved them, top risks, recommendations."""
+    incidents = [f"`{i['id']}` {i['title']}{' — waiting for approval' if i['waiting_for'] else ''}"
+                 for i in report.open_incidents]
+    shown = report.actions[-actions:] if actions > 0 else []
+    done = [f"{a['at'][:16].replace('T', ' ')}Z {a['kind']} {_targets(a['targets'])} ({a['incident']}) — "
+            f"approved by {a['approved_by']}" for a in reversed(shown)]
+    title = f"Actions in the period ({len(report.actions)}" + (
+        f", newest {len(shown)} shown)" if len(shown) < len(report.actions) else ")")
+    risks = [f"Attack path: {' → '.join(p)}" for p in report.paths]
+    risks += [f"`{v['host']}` ({v['role']}, {v['subnet']}) vulnerability {v['vulnerability']:.2f}"
+              f"{', entry point' if v['entry'] else ''}" for v in report.vulnerable]
+    return [(f"Open incidents ({len(incidents)})", incidents or ["None."]), (title, done or ["None."]),
+            ("Top risks", risks or ["None."]), ("Recommendations", list(report.recommendations) or ["None."])]
+
+
+def _targets(targets: list[str]) -> str:
+    more = len(targets) - CHAT_TARGETS
+    return ", ".join(f"`{t}`" for t in targets[:CHAT_TARGETS]) + (f" and {more} more" if more > 0 else "")
+
+
 def post_report(defence: Defence, surface: Surface, channel: str) -> str:
-    """Post a report in ``channel`` as a thread: the text, then the map and the trend chart."""
+    """Post a report in ``channel``; returns the message (or thread) id.
+
+    A surface with its own layout (``post_report``: Block Kit, an embed, a table) gets the report and
+    its pictures; any other gets the text as a thread, then the map and the trend chart uploaded into it.
+    """
     report, images = make_report(defence, scope=f"{surface.name}:{channel}")
+    laid_out = getattr(surface, "post_report", None)
+    if callable(laid_out):
+        return laid_out(channel, report, images)
     thread = surface.open_thread(channel, chat_text(report))
-    surface.upload(channel, thread, "map.png", images["map"], "Map of the twin")
-    surface.upload(channel, thread, "trend.png", images["trend"], "Availability and compromises")
+    for key, data in images.items():
+        surface.upload(channel, thread, f"{key}.png", data, IMAGE_TITLES.get(key, key))
     return thread

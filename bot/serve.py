@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.log_redaction import bot_secrets, install_redaction
 from bot.settings import Settings
 from twin.errors import InputError
 
@@ -129,6 +130,7 @@ def clock(conversation, *, tick_seconds: float, stop: threading.Event) -> None:
 
 
 def serve(settings: Settings, *, sync_discord: bool = False, say=print) -> int:
+    install_redaction(bot_secrets(settings))  # before anything can log: no token, key or secret in any log line
     services = build_services(settings, sync_discord=sync_discord)
     for note in services.notes:
         say(note)

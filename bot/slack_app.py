@@ -28,12 +28,14 @@ from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot.slack_blocks import APPROVE, REJECT, ask_blocks, button_target, decided_blocks
+from bot.slack_blocks import APPROVE, REJECT, ask_blocks, button_target, decided_blocks, report_blocks
+from bot.slack_guard import ReplayGuard
 from bot.surface import Ask, Click, Message
 
 if TYPE_CHECKING:
     from bot.conversation import Conversation
     from bot.settings import Settings
+    from graph.posture import PostureReport
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ SURFACE = "slack"
 COMMAND = "/cyberops"
 EVENTS_PATH = "/slack/events"
 RATE_LIMIT_RETRIES = 3  # a 429 is retried after its Retry-After, this many times
+TEXT_LIMIT = 40_000  # Slack truncates a message's text past this
 BROKEN_BUTTON = "That button doesn't name a confirmation I know. Try `/cyberops incidents`."
 
 
@@ -86,6 +89,19 @@ class SlackSurface:
     def upload(self, channel: str, thread: str, filename: str, data: bytes, title: str) -> None:
         self.client.files_upload_v2(channel=channel, thread_ts=thread, filename=filename, content=data, title=title)
 
+    def post_report(self, channel: str, report: PostureReport, images: dict[str, bytes]) -> str:
+        """The report as Block Kit (its text for notifications and old clients), then its pictures in one
+        upload into the message's thread; returns the message's ts."""
+        from bot.report_view import IMAGE_TITLES, chat_text
+
+        ts = self.client.chat_postMessage(channel=channel, text=chat_text(report)[:TEXT_LIMIT],
+                                          blocks=report_blocks(report), unfurl_links=False)["ts"]
+        if images:
+            self.client.files_upload_v2(channel=channel, thread_ts=ts, file_uploads=[
+                {"filename": f"{key}.png", "content": data, "title": IMAGE_TITLES.get(key, key)}
+                for key, data in images.items()])
+        return ts
+
 
 # ==================================================================== the Bolt app
 def build_slack_app(conversation: Conversation, settings: Settings, *, client: WebClient | None = None,
@@ -108,6 +124,7 @@ def build_slack_app(conversation: Conversation, settings: Settings, *, client: W
               listener_executor=_Inline())
     executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="cyberops-slack")
     listeners = _Listeners(conversation, executor)
+    app.use(ReplayGuard(audit=conversation.defence.audit, run=executor.submit))  # replays: 401
     app.command(COMMAND)(listeners.command)
     app.action(APPROVE)(listeners.button)
     app.action(REJECT)(listeners.button)

@@ -7,7 +7,10 @@ Adapters (Slack, Discord, console) turn platform payloads into :class:`Message` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from graph.posture import PostureReport
 
 
 @dataclass(frozen=True)
@@ -74,3 +77,11 @@ class Surface(Protocol):
         """Replace a confirmation's buttons with who decided and when."""
 
     def upload(self, channel: str, thread: str, filename: str, data: bytes, title: str) -> None: ...
+
+
+class ReportSurface(Surface, Protocol):
+    """A surface that lays a posture report out itself (optional: ``bot.report_view.post_report`` falls back to
+    :meth:`Surface.open_thread` with the text plus two :meth:`Surface.upload` calls when a surface lacks it)."""
+
+    def post_report(self, channel: str, report: PostureReport, images: dict[str, bytes]) -> str:
+        """Post ``report`` in ``channel`` with ``images`` ("map", "trend": PNG bytes); returns the message id."""

@@ -72,21 +72,22 @@ def execute(defence: Defence, incident: str, action: dict[str, Any]) -> dict[str
 def _finish(defence: Defence, incident: str, action: dict[str, Any], *, ok: bool, message: str) -> None:
     """Change the twin (on success) and write the ``executed`` entry, in one transaction."""
     key, targets = action["key"], list(action["targets"])
-    with defence._lock, defence.store.write():
+    with defence._lock:
         try:
-            changed: list[str] = []
-            if ok:
-                nodes = np.array([[defence.sim.network.index[h] for h in targets]], dtype=np.int64)
-                flags = defence.sim.act(np.full(nodes.shape, ACTIONS.index(action["kind"])), nodes).reshape(-1)
-                changed = [h for h, c in zip(targets, flags) if c]
-                defence.snapshots.save(f"exec:{key}", step=int(defence.sim.t[0]), state=dump_state(defence.sim))
-            defence.audit.append_once(
-                "executed", who=f"agent:{action['source']}", incident=incident, action_id=key, targets=targets,
-                why=action["reason"],
-                result={"ok": ok, "executor": defence.executor.name, "message": message[:500], "changed": changed,
-                        "unchanged": [h for h in targets if h not in changed] if ok else []})
+            with defence.store.write():
+                changed: list[str] = []
+                if ok:
+                    nodes = np.array([[defence.sim.network.index[h] for h in targets]], dtype=np.int64)
+                    flags = defence.sim.act(np.full(nodes.shape, ACTIONS.index(action["kind"])), nodes).reshape(-1)
+                    changed = [h for h, c in zip(targets, flags) if c]
+                    defence.snapshots.save(f"exec:{key}", step=int(defence.sim.t[0]), state=dump_state(defence.sim))
+                defence.audit.append_once(
+                    "executed", who=f"agent:{action['source']}", incident=incident, action_id=key, targets=targets,
+                    why=action["reason"],
+                    result={"ok": ok, "executor": defence.executor.name, "message": message[:500],
+                            "changed": changed, "unchanged": [h for h in targets if h not in changed] if ok else []})
         except BaseException:
-            defence._restore_twin()  # the transaction rolls back; so must the twin
+            defence._restore_twin()  # the transaction rolled back (even a failed commit): so must the twin
             raise
 
 

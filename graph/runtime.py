@@ -12,7 +12,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -32,7 +33,7 @@ from memory.long_term import LongTermMemory
 from memory.reports import ReportMemory
 from memory.short_term import ShortTermMemory
 from memory.snapshots import TwinSnapshots
-from memory.store import Store
+from memory.store import MemoryUnavailable, Store
 from rl_agents.hierarchical import RegionAgents, RegionView
 from rl_agents.weights import RegionAgent
 from twin.build import build_simulator
@@ -59,6 +60,28 @@ class DecisionResult:
 
     status: Literal["applied", "stale", "unknown", "refused", "expired", "invalid"]
     message: str
+
+
+class AtomicSqliteSaver(SqliteSaver):
+    """LangGraph's SqliteSaver commits in a ``finally``, even after a failed statement (say half of a task's
+    writes, when the disk filled up): here a failed checkpoint write rolls back whole, so a resume never
+    takes half a step for a whole one, and the connection is clean for the next attempt."""
+
+    @contextmanager
+    def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
+        with self.lock:
+            self.setup()
+            cur = self.conn.cursor()
+            try:
+                yield cur
+                if transaction:
+                    self.conn.commit()
+            except BaseException:
+                if transaction:
+                    self.conn.rollback()
+                raise
+            finally:
+                cur.close()
 
 
 class Defence:
@@ -101,8 +124,12 @@ class Defence:
         self._lock = threading.RLock()  # one graph run or decision at a time (SqliteSaver is not for many threads)
         #: called with (incident, {node: update}) after every node, e.g. to post progress to a chat thread
         self.on_update: Callable[[str, dict[str, Any]], None] | None = None
-        self._saver_conn = sqlite3.connect(store.path, check_same_thread=False)
-        self.graph = build_graph(self).compile(checkpointer=SqliteSaver(self._saver_conn))
+        self._saver_conn = sqlite3.connect(store.path, check_same_thread=False, timeout=store.busy_timeout_ms / 1000)
+        self.graph = build_graph(self).compile(checkpointer=AtomicSqliteSaver(self._saver_conn))
+        # status reads checkpoints on a connection of its own, so it answers while a checkpoint write waits for a lock
+        self._reader_conn = None if store.path == ":memory:" else sqlite3.connect(store.path, check_same_thread=False)
+        self._reader = self.graph if self._reader_conn is None else \
+            self.graph.copy({"checkpointer": AtomicSqliteSaver(self._reader_conn)})
 
     # ================================================================ API
     def open_incident(self, *, title: str | None = None, requests: Iterable[PlannedAction] = (),
@@ -127,7 +154,7 @@ class Defence:
                 "outcome": None, "requests": [], "recent_targets": [], "history": [], "quiet": 0}
 
     def status(self, incident: str) -> IncidentStatus:
-        snap = self.graph.get_state(self._config(incident))
+        snap = self._reader.get_state(self._config(incident))
         if not snap.values:
             row = self.short.incident(incident)
             if row is None:
@@ -153,7 +180,10 @@ class Defence:
         with self._lock:
             status = self.status(incident)
             if status.status == "open" and status.pending is None:
-                self._invoke(incident, {"incident": incident} if status.state else self._start_state(incident))
+                if self._cut_short(incident):  # a failed write stopped the last run inside a step: finish that first
+                    self._invoke(incident, None)
+                else:
+                    self._invoke(incident, {"incident": incident} if status.state else self._start_state(incident))
             return self.status(incident)
 
     def request(self, incident: str, actions: Iterable[PlannedAction], *, who: str) -> int:
@@ -195,9 +225,13 @@ class Defence:
                                         text=f"suspicious ({kind}, {severity}): {', '.join(hosts)} {description}"[:500])
                 return incident
             idx = [self.sim.network.index[h] for h in hosts]
-            self.sim.compromised[0, idx] = True
-            self.sim.visible[0, idx] = True
-            self.snapshots.save(f"alert:{uuid.uuid4().hex}", step=int(self.sim.t[0]), state=dump_state(self.sim))
+            try:  # the twin changes only if the change is saved
+                self.sim.compromised[0, idx] = True
+                self.sim.visible[0, idx] = True
+                self.snapshots.save(f"alert:{uuid.uuid4().hex}", step=int(self.sim.t[0]), state=dump_state(self.sim))
+            except BaseException:
+                self._restore_twin()
+                raise
             if incident is None:
                 status = self._open(title=f"{kind} alert from {source} on {', '.join(hosts[:3])}"[:120], requests=(),
                                     max_cycles=None)
@@ -210,16 +244,26 @@ class Defence:
         """Live twin: the attacker moves one step (saved as a snapshot); returns the metrics after it."""
         with self._lock:
             if not self.sim.done[0]:
-                self.sim.step()
-                self.snapshots.save(f"live:{uuid.uuid4().hex}", step=int(self.sim.t[0]), state=dump_state(self.sim))
-                self._record_metrics()
+                try:  # the step stands only once it is saved: memory may refuse the write, even at commit
+                    with self.store.write():
+                        self.sim.step()
+                        self.snapshots.save(f"live:{uuid.uuid4().hex}", step=int(self.sim.t[0]),
+                                            state=dump_state(self.sim))
+                        self._record_metrics()
+                except BaseException:
+                    self._restore_twin()
+                    raise
             return self.metrics()
 
     def new_episode(self) -> None:
         """Live twin: start the scenario's attack afresh (after the last campaign ended)."""
         with self._lock:
-            self.sim.reset()
-            self.snapshots.save(f"episode:{uuid.uuid4().hex}", step=0, state=dump_state(self.sim))
+            try:  # the twin changes only if the change is saved
+                self.sim.reset()
+                self.snapshots.save(f"episode:{uuid.uuid4().hex}", step=0, state=dump_state(self.sim))
+            except BaseException:
+                self._restore_twin()
+                raise
 
     def decide(self, incident: str, interrupt: str, decision: str, *, by: str,
                drop: Iterable[str] = (), authorised: bool | None = None) -> DecisionResult:
@@ -235,6 +279,8 @@ class Defence:
                 authorised: bool | None) -> DecisionResult:
         if decision not in DECISIONS or decision == "expire":
             return DecisionResult("invalid", f"unknown decision {decision!r}; say approve, reject or edit")
+        if self._cut_short(incident):  # an earlier decision's run stopped on a failed write: finish it first
+            self._invoke(incident, None)
         try:
             pending = self.status(incident).pending
         except KeyError:
@@ -288,6 +334,8 @@ class Defence:
 
     def close_connections(self) -> None:
         self._saver_conn.close()
+        if self._reader_conn is not None:
+            self._reader_conn.close()
 
     # ================================================================ used by the nodes
     def perceive(self, **kwargs: Any) -> tuple[Perception, list[RegionView]]:
@@ -314,15 +362,15 @@ class Defence:
         """Let the attacker move once (when this loop drives the twin); returns the attack attempts' hosts."""
         if self.tick_on_act:
             key = f"tick:{incident}:{cycle}"
-            with self.store.write():
-                if not self.snapshots.has(key):
-                    try:
+            try:  # a failed commit rolls the snapshot back, so the twin goes back too
+                with self.store.write():
+                    if not self.snapshots.has(key):
                         self.sim.step()
                         self.snapshots.save(key, step=int(self.sim.t[0]), state=dump_state(self.sim))
                         self._record_metrics()
-                    except BaseException:
-                        self._restore_twin()
-                        raise
+            except BaseException:
+                self._restore_twin()
+                raise
         return [int(h) for h in self.sim.attack_targets[0] if h >= 0]
 
     def _record_metrics(self) -> None:
@@ -354,9 +402,21 @@ class Defence:
     # ================================================================ internals
     def _invoke(self, incident: str, value: Any) -> None:
         config = self._config(incident) | {"recursion_limit": RECURSION_LIMIT}
-        for update in self.graph.stream(value, config, durability="sync", stream_mode="updates"):
-            if self.on_update is not None:
-                self.on_update(incident, update)
+        try:
+            for update in self.graph.stream(value, config, durability="sync", stream_mode="updates"):
+                if self.on_update is not None:
+                    self.on_update(incident, update)
+        except sqlite3.DatabaseError as exc:  # the checkpointer's own connection: the same clear error as memory's
+            fault = MemoryUnavailable.of(self.store.path, exc)
+            if fault is None:
+                raise
+            raise fault from exc
+
+    def _cut_short(self, incident: str) -> bool:
+        """Whether the incident's last run stopped inside a step (a failed write, a crash) rather than at a
+        confirmation or the end of a cycle: then it must be resumed, not started over (which would lose the step)."""
+        snap = self.graph.get_state(self._config(incident))
+        return bool(snap.tasks) and not snap.interrupts
 
     def _resume(self, incident: str, interrupt: str, decision: dict[str, Any]) -> None:
         decision = decision | {"at": self.store.now()}

@@ -185,18 +185,6 @@ def test_command_options_reach_the_core_as_the_subcommands_words(discord_env):
     assert "No subnet 'nowhere'" in followup.json["content"]
 
 
-def test_a_report_opens_a_thread_with_the_map_and_the_trend_uploaded(discord_env):
-    pytest.importorskip("twin.render")  # the report's renderer (bot/report_view.py) is still being written
-    sent = discord_env.inject(command_interaction("report", who=APPROVER))
-    [followup] = discord_env.followups(sent)
-    assert "Posted the posture report" in followup.json["content"]
-    [opened] = discord_env.fake.find("POST", rf"/channels/{CHANNEL_ID}/messages/\d+/threads")
-    thread = opened.path.split("/")[4]
-    uploads = [c.files[0] for c in discord_env.fake.find("POST", rf"/channels/{thread}/messages") if c.files]
-    assert [name for name, _ in uploads] == ["map.png", "trend.png"]
-    assert all(data.startswith(b"\x89PNG") for _, data in uploads)
-
-
 def test_commands_are_published_only_on_request_with_every_subcommand(discord_env):
     assert not discord_env.fake.find("PUT", r"/applications/.*")  # not on login or setup
     names = discord_env.run(sync_commands(discord_env.bot))
