@@ -19,3 +19,12 @@ import tiny  # noqa: E402  (needs the path above)
 def tiny_network():
     """Factory: ``tiny_network([("a", "b")], entry=("a",), high_value=("b",))``."""
     return tiny.tiny_network
+
+
+@pytest.fixture(scope="session")
+def weights():
+    """The four shipped agents, loaded once for the whole run (``Defence(agents=weights)``)."""
+    from rl_agents.policy import AGENT_ACTIONS
+    from rl_agents.weights import load_agent
+
+    return {name: load_agent(name) for name in AGENT_ACTIONS}

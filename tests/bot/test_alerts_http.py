@@ -19,8 +19,6 @@ from bot.conversation import Conversation
 from bot.http_app import build_http_app, start_http
 from graph.runtime import Defence
 from memory.store import open_store
-from rl_agents.policy import AGENT_ACTIONS
-from rl_agents.weights import load_agent
 from twin.scenario import scenario_from_dict
 
 TOKEN = "alert-token-for-tests"
@@ -32,11 +30,6 @@ HOSTS = {
     "app": [("api-01", {"entry": True, "pod": "payments-api-7d9f"}), ("api-02", {"instance_id": "i-0abc123"}),
             ("api-03", {}), ("api-04", {}), ("api-05", {}), ("db-01", {"high_value": True})],
 }
-
-
-@pytest.fixture(scope="module")
-def weights():
-    return {name: load_agent(name) for name in AGENT_ACTIONS}
 
 
 @pytest.fixture(scope="module")

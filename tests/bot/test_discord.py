@@ -25,8 +25,6 @@ from graph.intent_slots import TwinNames
 from graph.intents import IntentRecogniser
 from graph.runtime import Defence
 from memory.store import open_store
-from rl_agents.policy import AGENT_ACTIONS
-from rl_agents.weights import load_agent
 from twin.build import build_network
 from twin.scenario import scenario_from_dict
 
@@ -42,11 +40,6 @@ SCENARIO = {
 APPROVER = member(ALICE, approver=True)
 OUTSIDER = member(MALLORY, approver=False)
 TIMEOUT = 20.0
-
-
-@pytest.fixture(scope="module")
-def weights():
-    return {name: load_agent(name) for name in AGENT_ACTIONS}
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from memory.chat import ChatMemory
 
 # the fake Discord, the bot on its own loop and a live twin, as in test_discord.py
 loop, defence, discord_env = test_discord.loop, test_discord.defence, test_discord.discord_env
-weights, recogniser = test_discord.weights, test_discord.recogniser
+recogniser = test_discord.recogniser
 
 
 def report_message(env, count: int = 1):

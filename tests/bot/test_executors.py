@@ -21,8 +21,6 @@ from bot.settings import Settings
 from graph.execution import SimulateExecutor
 from graph.runtime import Defence
 from memory.store import open_store
-from rl_agents.policy import AGENT_ACTIONS
-from rl_agents.weights import load_agent
 from twin.errors import InputError
 from twin.scenario import scenario_from_dict
 
@@ -207,11 +205,6 @@ def test_the_secret_is_never_in_a_message_or_repr_even_when_the_receiver_echoes_
 
 
 # ---------------------------------------------------------------- through the defence loop
-@pytest.fixture(scope="module")
-def weights():
-    return {name: load_agent(name) for name in AGENT_ACTIONS}
-
-
 def approve_first_confirmation(tmp_path, weights, executor):
     defence = Defence(scenario=scenario_from_dict(SCENARIO), store=open_store(tmp_path / "x.db"), agents=weights,
                       restore=False, tick_on_act=False, executor=executor)

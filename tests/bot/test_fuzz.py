@@ -18,8 +18,6 @@ from graph.intent_slots import TwinNames
 from graph.intents import IntentRecogniser
 from graph.runtime import Defence
 from memory.store import open_store
-from rl_agents.policy import AGENT_ACTIONS
-from rl_agents.weights import load_agent
 from twin.errors import InputError
 from twin.scenario import scenario_from_dict
 
@@ -58,8 +56,7 @@ def test_any_text_reads_as_a_known_intent_and_confirm_only_from_an_exact_phrase(
 
 
 @pytest.fixture(scope="module")
-def chat(tmp_path_factory, recogniser):
-    weights = {name: load_agent(name) for name in AGENT_ACTIONS}
+def chat(tmp_path_factory, recogniser, weights):
     store = open_store(tmp_path_factory.mktemp("fuzz") / "f.db")
     defence = Defence(scenario=scenario_from_dict(SCENARIO), store=store, agents=weights, tick_on_act=False,
                       restore=False)

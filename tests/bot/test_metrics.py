@@ -20,8 +20,6 @@ from bot.surface import Click
 from graph.planning import EmbeddedPlanner, Plan
 from graph.runtime import Defence
 from memory.store import open_store
-from rl_agents.policy import AGENT_ACTIONS
-from rl_agents.weights import load_agent
 from twin.scenario import scenario_from_dict
 
 TOKEN = "metrics-test-token"
@@ -55,11 +53,6 @@ class BrokenSurface(ConsoleSurface):
 
     def open_thread(self, channel: str, text: str) -> str:
         raise ConnectionError("chat platform down")
-
-
-@pytest.fixture(scope="module")
-def weights():
-    return {name: load_agent(name) for name in AGENT_ACTIONS}
 
 
 @pytest.fixture

@@ -22,8 +22,6 @@ from graph.intent_slots import TwinNames
 from graph.intents import IntentRecogniser
 from graph.runtime import Defence
 from memory.store import open_store
-from rl_agents.policy import AGENT_ACTIONS
-from rl_agents.weights import load_agent
 from twin.build import build_network
 from twin.scenario import scenario_from_dict
 
@@ -36,11 +34,6 @@ SCENARIO = {
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 CHANNEL = "C0INCIDENTS"
 ALICE, MALLORY = "U0ALICE", "U0MALLORY"  # an approver; someone who is not
-
-
-@pytest.fixture(scope="module")
-def weights():
-    return {name: load_agent(name) for name in AGENT_ACTIONS}
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from test_slack import ALICE, SECRET, executed, statuses, until_ask
 
 from bot.slack_guard import REPLAYER, WINDOW_SECONDS, ReplayGuard
 
-rig, weights, recogniser = test_slack.rig, test_slack.weights, test_slack.recogniser  # the same fixtures
+rig, recogniser = test_slack.rig, test_slack.recogniser  # the same fixtures
 FORM = "application/x-www-form-urlencoded"
 
 

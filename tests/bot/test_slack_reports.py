@@ -20,7 +20,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 SCORES = ["Identify", "Protect", "Detect", "Respond", "Recover"]
 
 # the Bolt app, the fake Web API and a live twin, as in test_slack.py
-rig, weights, recogniser = test_slack.rig, test_slack.weights, test_slack.recogniser
+rig, recogniser = test_slack.rig, test_slack.recogniser
 
 
 def report_post(rig) -> dict:

@@ -7,8 +7,6 @@ import pytest
 
 from graph.runtime import Defence
 from memory.store import open_store
-from rl_agents.policy import AGENT_ACTIONS
-from rl_agents.weights import load_agent
 from twin.scenario import scenario_from_dict
 
 SCENARIO = {
@@ -30,11 +28,6 @@ class Recorder:
     def dispatch(self, request):
         self.sent.append(request)
         return self.ok, "done" if self.ok else "firewall API said 503"
-
-
-@pytest.fixture(scope="module")
-def weights():
-    return {name: load_agent(name) for name in AGENT_ACTIONS}
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ from graph.runtime import Defence
 from graph.planning import PlannedAction
 from memory.long_term import OperatorPolicy
 from memory.store import open_store
-from rl_agents.policy import AGENT_ACTIONS
-from rl_agents.weights import load_agent
 from twin.scenario import scenario_from_dict
 from twin.sim import PATCH_STEP
 
@@ -38,11 +36,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def weights():
-    return {name: load_agent(name) for name in AGENT_ACTIONS}
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from graph.planning import EmbeddedPlanner, PlanContext, PlannedAction
 from graph.tools import PolicyViolation, ToolError, Toolbox
 from memory.long_term import OperatorPolicy
 from rl_agents.hierarchical import HierarchicalDefender, RegionAgents
-from rl_agents.policy import AGENT_ACTIONS
-from rl_agents.weights import load_agent
 from twin.build import build_simulator
 from twin.scenario import load_scenario
 from twin.sim import ACTIONS, ISOLATE, Simulator
@@ -19,11 +17,6 @@ from twin.snapshot import SnapshotError, dump_state, restore_state
 
 # a -- b -- c -- d(HVN) ; e is an entry host hanging off a ; f sits alone in subnet t
 EDGES = [("a", "b"), ("b", "c"), ("c", "d"), ("e", "a")]
-
-
-@pytest.fixture(scope="module")
-def weights():
-    return {name: load_agent(name) for name in AGENT_ACTIONS}
 
 
 @pytest.fixture

@@ -25,8 +25,6 @@ from bot.conversation import Conversation
 from bot.surface import Click, Message
 from graph.runtime import Defence
 from memory.store import MemoryUnavailable, open_store
-from rl_agents.policy import AGENT_ACTIONS
-from rl_agents.weights import load_agent
 from twin.build import build_simulator
 from twin.scenario import scenario_from_dict
 from twin.snapshot import STATE_ARRAYS, restore_state
@@ -38,11 +36,6 @@ SCENARIO = {
     "defender": {"actions_per_step": 3},
 }
 BUSY_MS = 300  # the bot's busy timeout in these tests (the default, 5 s, is what the CLI test waits out)
-
-
-@pytest.fixture(scope="module")
-def weights():
-    return {name: load_agent(name) for name in AGENT_ACTIONS}
 
 
 def _bot(path: Path, weights, *, restore: bool = False, busy_ms: int = BUSY_MS) -> Conversation:
