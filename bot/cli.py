@@ -7,7 +7,6 @@ bad input file ends in one line on stderr naming file, field and problem, exit 2
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +14,7 @@ from rl_agents.defenders import DEFENDER_NAMES
 from twin.errors import InputError
 
 EXIT_BAD_INPUT = 2
+TRAINABLE_AGENTS = ("fortify", "block", "purge", "recover", "flat-marl")
 
 
 def _add_sim(sub: argparse._SubParsersAction) -> None:
@@ -36,168 +36,6 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
                         "greedy = a hand-written responder; flat-marl = the flat MAPPO baseline)")
     p.add_argument("--json", action="store_true", help="print the phase summaries as JSON, no progress display")
     p.set_defaults(func=_cmd_sim)
-
-
-def _add_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="benchmarks that print figures", description="Benchmarks that print figures.")
-    bsub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    s = bsub.add_parser(
-        "sim", help="simulator steps per second, one environment and batched",
-        description="Simulator throughput on one tree subnet of N hosts (recon attacker x2, "
-                    "random defender with one action per step, availability every step).",
-    )
-    s.add_argument("--nodes", type=int, default=30, metavar="N", help="hosts in the subnet (default: 30)")
-    s.add_argument("--batch", type=int, default=1024, metavar="B", help="environments in the batched run (default: 1024)")
-    s.add_argument("--steps", type=int, metavar="S", help="steps per environment (default: scaled to N)")
-    s.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
-    s.add_argument("--json", action="store_true", help="print one JSON object")
-    s.set_defaults(func=_cmd_bench_sim)
-    a = bsub.add_parser(
-        "availability", help="error and cost of the sampled availability estimate",
-        description="Compare the sampled availability estimate (used above 300 hosts per subnet) "
-                    "with the exact value on random isolation patterns.",
-    )
-    a.add_argument("--nodes", type=int, default=1000, metavar="N", help="hosts in the subnet (default: 1000)")
-    a.add_argument("--sources", type=int, default=128, metavar="K", help="sampled source hosts (default: 128)")
-    a.add_argument("--generator", default="tree", choices=["tree", "watts_strogatz", "fat_tree"])
-    a.add_argument("--trials", type=int, default=40, metavar="T", help="isolation patterns per level (default: 40)")
-    a.add_argument("--seed", type=int, default=0, metavar="S")
-    a.set_defaults(func=_cmd_bench_availability)
-    i = bsub.add_parser(
-        "intents", help="operator-intent accuracy, false confirms and latency on a labelled set",
-        description="Recognise every message of a labelled JSONL set ({\"text\", \"intent\"} per line) and "
-                    "report accuracy, per-intent confusion, false confirms, p50/p95 latency and load time.",
-    )
-    i.add_argument("--data", metavar="FILE", help="labelled JSONL set (default: tests/data/intents.jsonl)")
-    i.add_argument("--json", action="store_true", help="print one JSON object")
-    i.set_defaults(func=_cmd_bench_intents)
-    c = bsub.add_parser(
-        "cycle", help="time of one perceive→plan→confirm→act→reflect cycle of the defence loop",
-        description="Time cycles of the defence loop (embedded planner, SQLite checkpointer on a file) on the "
-                    "demo network and a 10,000-host twin: with every action class on auto (no interrupt), and "
-                    "with a confirmation resumed by an approval each cycle.",
-    )
-    c.add_argument("--twin", choices=["demo", "10k", "all"], default="all", help="which twin (default: all)")
-    c.add_argument("--cycles", type=int, default=20, metavar="N", help="timed cycles per path (default: 20)")
-    c.add_argument("--json", action="store_true", help="print one JSON object per twin")
-    c.set_defaults(func=_cmd_bench_cycle)
-    r = bsub.add_parser(
-        "report", help="time to build a posture report (scorecard, map and trend PNGs)",
-        description="Build posture reports on the demo network and on a 5,000-host twin after a few steps of "
-                    "attack and defence; report the first build (imports, layout) and the warm median.",
-    )
-    r.add_argument("--twin", choices=["demo", "5k", "all"], default="all", help="which twin (default: all)")
-    r.add_argument("--json", action="store_true", help="print one JSON object per twin")
-    r.set_defaults(func=_cmd_bench_report)
-    k = bsub.add_parser(
-        "kill", help="SIGKILL the bot at random points of incidents, restart, and count what was lost or doubled",
-        description="Each trial kills a worker process driving incidents at a random moment (while planning, "
-                    "while a confirmation is pending, between approval and execution, during execution or "
-                    "reflection), restarts from the same SQLite file, finishes the incidents and checks that "
-                    "every approved action ran exactly once and no confirmation was lost or decided twice.",
-    )
-    k.add_argument("--trials", type=int, default=100, metavar="N", help="kill points to try (default: 100)")
-    k.add_argument("--seed", type=int, default=0, metavar="S", help="first trial's seed (default: 0)")
-    k.add_argument("--json", action="store_true", help="print one JSON object")
-    k.set_defaults(func=_cmd_bench_kill)
-    k = bsub.add_parser(
-        "slack", help="Slack ack latency under concurrent /cyberops requests, and approve-click-to-action time",
-        description="Serve the real Bolt app on 127.0.0.1 against a local fake Web API (from tests/) and measure "
-                    "the ack latency of signed /cyberops status requests sent N at a time from another process, "
-                    "and the time from a signed approve click to the plan's actions executed (demo twin).",
-    )
-    k.add_argument("--concurrency", type=int, default=50, metavar="N", help="requests at a time (default: 50)")
-    k.add_argument("--rounds", type=int, default=4, metavar="R", help="timed rounds of N requests (default: 4)")
-    k.add_argument("--clicks", type=int, default=10, metavar="C", help="timed approve clicks (default: 10)")
-    k.add_argument("--json", action="store_true", help="print one JSON object")
-    k.set_defaults(func=_cmd_bench_slack)
-    load = bsub.add_parser(
-        "slack-load", help="1,000 signed Slack requests from 50 concurrent clients: acks, errors, duplicate actions",
-        description="Serve the app `cyberops serve` runs (Slack over HTTP) on 127.0.0.1 against a local fake Web API "
-                    "(from tests/), defend the demo twin live with 10 incidents open, and send signed requests from "
-                    "another process: ~60%% /cyberops status|hosts|incidents, ~25%% thread messages and mentions, "
-                    "~15%% approve/reject clicks on posted confirmations (half pressed twice). Reports acks within "
-                    "3 s, errors, ack p50/p99 and duplicate actions; exit 1 when a target is missed.",
-    )
-    load.add_argument("--requests", type=int, default=1000, metavar="N", help="requests in all (default: 1000)")
-    load.add_argument("--clients", type=int, default=50, metavar="C", help="concurrent clients (default: 50)")
-    load.add_argument("--json", action="store_true", help="print one JSON object")
-    load.set_defaults(func=_cmd_bench_slack_load)
-
-
-def _cmd_bench_slack(args: argparse.Namespace) -> int:
-    from bench.slack_bench import bench_slack, format_report
-
-    if args.concurrency < 1 or args.rounds < 1 or args.clicks < 1:
-        raise InputError("command line", "--concurrency/--rounds/--clicks", "each must be at least 1")
-    result = bench_slack(concurrency=args.concurrency, rounds=args.rounds, clicks=args.clicks)
-    print(json.dumps(result) if args.json else format_report(result))
-    return 0
-
-
-def _cmd_bench_slack_load(args: argparse.Namespace) -> int:
-    from bench.slack_load import bench_slack_load, format_report
-
-    if args.requests < 20 or args.clients < 1:
-        raise InputError("command line", "--requests/--clients", "need requests >= 20 and clients >= 1")
-    result = bench_slack_load(requests=args.requests, clients=args.clients)
-    print(json.dumps(result) if args.json else format_report(result))
-    return 0 if result["meets_targets"] else 1
-
-
-def _cmd_bench_kill(args: argparse.Namespace) -> int:
-    from bench.kill_points import run
-
-    if args.trials < 1:
-        raise InputError("command line", "--trials", f"must be at least 1, not {args.trials}")
-    progress = None if args.json else (lambda i, r: print(
-        f"trial {i}/{args.trials}: killed during {r['stage']}: {'OK' if not r['problems'] else r['problems'][:2]}",
-        flush=True))
-    result = run(args.trials, seed=args.seed, progress=progress)
-    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
-    return 0 if result["failed"] == 0 else 1
-
-
-def _cmd_bench_report(args: argparse.Namespace) -> int:
-    from bench.report_bench import bench_report, scenarios
-
-    for scenario in scenarios(args.twin):
-        result = bench_report(scenario)
-        if args.json:
-            print(json.dumps(result))
-        else:
-            print(f"{result['scenario']} ({result['hosts']} hosts): first report {result['first_s']} s, "
-                  f"then {result['warm_p50_s']} s (map {result['map_kb']} KB, {result['paths']} attack paths)")
-    return 0
-
-
-def _cmd_bench_cycle(args: argparse.Namespace) -> int:
-    from bench.cycle_bench import bench_cycle, scenarios
-
-    if args.cycles < 1:
-        raise InputError("command line", "--cycles", f"must be at least 1, not {args.cycles}")
-    for scenario in scenarios(args.twin):
-        result = bench_cycle(scenario, cycles=args.cycles)
-        if args.json:
-            print(json.dumps(result))
-        else:
-            print(f"{result['scenario']} ({result['hosts']} hosts): auto cycle p50 {result['auto_p50_ms']} ms "
-                  f"(max {result['auto_max_ms']}), confirmed cycle p50 {result['confirmed_p50_ms']} ms "
-                  f"(max {result['confirmed_max_ms']}) over {args.cycles} cycles")
-    return 0
-
-
-def _cmd_bench_availability(args: argparse.Namespace) -> int:
-    from bench.availability_bench import bench_availability
-
-    if args.nodes < 4 or args.sources < 1 or args.trials < 1:
-        raise InputError("command line", "--nodes/--sources/--trials", "need nodes >= 4, sources >= 1, trials >= 1")
-    print(json.dumps(bench_availability(args.nodes, sources=args.sources, generator=args.generator,
-                                        trials=args.trials, seed=args.seed)))
-    return 0
-
-
-TRAINABLE_AGENTS = ("fortify", "block", "purge", "recover", "flat-marl")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -248,7 +86,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         "eval", help="compare defenders across a scenario's phases and shifts, with jumpstart",
         description="Run each defender through the scenario's phases (the base, then each shift, without "
                     "retraining) over several seeds, in parallel over the cores, and report per phase and "
-                    "overall the mean and 95%% confidence interval over seeds of availability, healthy ratio, "
+                    "overall the mean and 95% confidence interval over seeds of availability, healthy ratio, "
                     "HVN-loss rate, episode return and jumpstart against flat-marl (always played).",
     )
     p.add_argument("--scenario", default="paper-shifts", metavar="FILE",
@@ -347,14 +185,6 @@ def _cmd_intent(args: argparse.Namespace) -> int:
     return run_intent(args.text, jsonl=args.jsonl, as_json=args.json, scenario=args.scenario)
 
 
-def _cmd_bench_intents(args: argparse.Namespace) -> int:
-    from bench.intents import DEFAULT_SET, bench_intents, format_report
-
-    result = bench_intents(args.data or DEFAULT_SET)
-    print(json.dumps(result) if args.json else format_report(result))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cyberops",
@@ -363,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_sim(sub)
-    _add_bench(sub)
+    from bot.bench_cli import add_bench_commands
+
+    add_bench_commands(sub)
     _add_eval(sub)
     _add_scenarios(sub)
     _add_train(sub)
@@ -384,22 +216,6 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return run_sim(
         args.scenario, episodes=args.episodes, seed=args.seed, defender=args.defender, as_json=args.json
     )
-
-
-def _cmd_bench_sim(args: argparse.Namespace) -> int:
-    from bench.sim_bench import bench_sim
-
-    if args.nodes < 4 or args.batch < 1 or (args.steps is not None and args.steps < 1):
-        raise InputError("command line", "--nodes/--batch/--steps", "need nodes >= 4, batch >= 1, steps >= 1")
-    if args.seed < 0:  # numpy seeds are non-negative
-        raise InputError("command line", "--seed", f"must be 0 or more, not {args.seed}")
-    result = bench_sim(args.nodes, batch=args.batch, steps=args.steps, seed=args.seed)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>46}: {value}")
-    return 0
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
