@@ -74,6 +74,15 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--seed", type=int, default=0, metavar="S", help="first trial's seed (default: 0)")
     k.add_argument("--json", action="store_true", help="print one JSON object")
     k.set_defaults(func=_cmd_bench_kill)
+    m = bsub.add_parser(
+        "incidents", help="many concurrent incidents on a 10,000-host live twin: time per tick",
+        description="Open N incidents on a 10,000-host live twin (every action class on auto) and time ticks: one "
+                    "twin step plus the next cycle of every open incident, as cyberops serve's clock runs them.",
+    )
+    m.add_argument("--incidents", type=int, default=100, metavar="N", help="incidents to open (default: 100)")
+    m.add_argument("--ticks", type=int, default=3, metavar="T", help="ticks to time (default: 3)")
+    m.add_argument("--json", action="store_true", help="print one JSON object")
+    m.set_defaults(func=_cmd_bench_incidents)
     k = bsub.add_parser(
         "slack", help="Slack ack latency under concurrent /cyberops requests, and approve-click-to-action time",
         description="Serve the real Bolt app on 127.0.0.1 against a local fake Web API (from tests/) and measure "
@@ -117,6 +126,16 @@ def _cmd_bench_slack_load(args: argparse.Namespace) -> int:
     result = bench_slack_load(requests=args.requests, clients=args.clients)
     print(json.dumps(result) if args.json else format_report(result))
     return 0 if result["meets_targets"] else 1
+
+
+def _cmd_bench_incidents(args: argparse.Namespace) -> int:
+    from bench.incidents_bench import bench_incidents
+
+    if args.incidents < 1 or args.ticks < 1:
+        raise InputError("command line", "--incidents/--ticks", "need at least 1 of each")
+    result = bench_incidents(incidents=args.incidents, ticks=args.ticks)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    return 0
 
 
 def _cmd_bench_kill(args: argparse.Namespace) -> int:
