@@ -187,3 +187,26 @@ def test_a_snapshot_of_another_twin_is_refused(line):
     other = build_simulator(load_scenario("demo"))
     with pytest.raises(SnapshotError, match="not this twin"):
         restore_state(line, dump_state(other))
+
+
+def test_a_snapshot_in_the_older_unpacked_format_still_restores():
+    import io
+    import json
+
+    from twin.snapshot import STATE_ARRAYS
+
+    scenario = load_scenario("demo")
+    a = build_simulator(scenario)
+    a.step(np.array([[ISOLATE]]), np.array([[7]]))
+    a.step()
+    with np.load(io.BytesIO(dump_state(a))) as data:
+        meta = json.loads(bytes(data["meta"]).decode())
+    meta.pop("packed")
+    meta["host_names"] = list(a.network.names)
+    buffer = io.BytesIO()  # as written before flags were packed: plain bools, names in the meta
+    np.savez_compressed(buffer, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                        **{name: getattr(a, name) for name in STATE_ARRAYS})
+    b = build_simulator(scenario)
+    restore_state(b, buffer.getvalue())
+    for name in STATE_ARRAYS:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))

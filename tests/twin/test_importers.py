@@ -393,7 +393,8 @@ def _without_host_names(blob: bytes) -> bytes:
     with np.load(io.BytesIO(blob)) as data:
         arrays = {k: data[k] for k in data.files}
     meta = json.loads(bytes(arrays["meta"]).decode())
-    del meta["host_names"]
+    meta.pop("host_names", None)  # where older snapshots kept them
+    arrays.pop("host_names", None)  # where they are kept now
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
