@@ -92,12 +92,9 @@ def _finish(defence: Defence, incident: str, action: dict[str, Any], *, ok: bool
 
 
 def _executed_entry(defence: Defence, incident: str, key: str) -> dict[str, Any] | None:
-    found = [e for e in defence.audit.entries(incident=incident) if e["action_id"] == key and e["event"] == "executed"]
-    return found[0] if found else None
+    return defence.audit.entry(key, "executed")
 
 
 def _approver(defence: Defence, incident: str, key: str) -> str:
-    for e in defence.audit.entries(incident=incident):
-        if e["action_id"] == key and e["event"] == "approved":
-            return e["who"]
-    return "unknown"
+    entry = defence.audit.entry(key, "approved")
+    return entry["who"] if entry else "unknown"

@@ -103,6 +103,7 @@ class Defence(LiveTwin):
         #: called with (incident, {node: update}) after every node, e.g. to post progress to a chat thread
         self.on_update: Callable[[str, dict[str, Any]], None] | None = None
         self._saver_conn = sqlite3.connect(store.path, check_same_thread=False, timeout=store.busy_timeout_ms / 1000)
+        self._saver_conn.execute("PRAGMA synchronous = NORMAL")  # as the store's connections (memory/store.py)
         self.graph = build_graph(self).compile(checkpointer=AtomicSqliteSaver(self._saver_conn))
         # status reads checkpoints on a connection of its own, so it answers while a checkpoint write waits for a lock
         self._reader_conn = None if store.path == ":memory:" else sqlite3.connect(store.path, check_same_thread=False)

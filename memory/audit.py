@@ -84,6 +84,16 @@ class AuditLog:
         return [row | {"targets": json.loads(row["targets"]),
                        "result": None if row["result"] is None else json.loads(row["result"])} for row in rows]
 
+    def entry(self, action_id: str, event: str) -> dict[str, Any] | None:
+        """The first ``event`` entry of ``action_id`` (decoded like :meth:`entries`), or None."""
+        rows = list(self.store.db["audit_log"].rows_where("action_id = ? AND event = ?", [action_id, event],
+                                                          order_by="id", limit=1))
+        if not rows:
+            return None
+        row = rows[0]
+        return row | {"targets": json.loads(row["targets"]),
+                      "result": None if row["result"] is None else json.loads(row["result"])}
+
     def __len__(self) -> int:
         return self.store.db.execute("SELECT count(*) FROM audit_log").fetchone()[0]
 

@@ -117,6 +117,8 @@ CREATE TABLE reports (
 );
 """
 
+AUDIT_BY_ACTION = "CREATE INDEX audit_by_action ON audit_log(action_id, event);"
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "short-term memory", SHORT_TERM),
     Migration(2, "long-term memory", LONG_TERM),
@@ -125,6 +127,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "twin snapshots", TWIN_SNAPSHOTS),
     Migration(6, "operator requests and chat threads", CONVERSATIONS),
     Migration(7, "twin metrics, report schedules and reports", REPORTS),
+    Migration(8, "audit entries by action", AUDIT_BY_ACTION),
 )
 
 
