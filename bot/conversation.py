@@ -59,6 +59,7 @@ class Conversation(Answers):
         self.approvers = frozenset(approvers) if approvers else None
         self._recognise = recognise
         self.scheduler = None  # a bot.schedules.ReportScheduler, when reports may be scheduled
+        self._unsent: set[str] = set()  # incidents with posts that failed and wait for the platform
 
     # ================================================================ inbound
     @_answers_memory_faults
@@ -141,6 +142,8 @@ class Conversation(Answers):
         for row in open_incidents:
             d.next_cycle(row["id"])
             self.publish(row["id"])
+        for incident in sorted(self._unsent - {row["id"] for row in open_incidents}):
+            self.publish(incident)  # posts that failed earlier (a closed incident's last words, say)
         return metrics
 
     def expire(self) -> list[str]:
@@ -156,32 +159,61 @@ class Conversation(Answers):
         return bool(self.chat.setting("paused", False))
 
     # ================================================================ outbound
-    def publish(self, incident: str, *, origin: Message | None = None) -> None:
-        """Post what the thread hasn't seen yet: results of finished steps, the pending ask, the close."""
+    def publish(self, incident: str, *, origin: Message | None = None) -> bool:
+        """Post what the threads haven't seen yet: results of finished steps, the pending ask, the close.
+
+        A post is recorded as done only once the platform took it; one that fails (the API is down
+        past its client's retries) is logged, counted and tried again at the next publish, so it
+        arrives once the API is back.  Returns whether everything went out.
+        """
         status = self.defence.status(incident)
-        for name, channel, thread in self._threads(incident, origin):
+        complete = True
+        try:
+            threads = self._threads(incident, origin)
+        except Exception:  # noqa: BLE001 - a platform that is down: try again next time
+            log.warning("could not open a thread for %s; will retry", incident, exc_info=True)
+            self._unsent.add(incident)
+            return False
+        for name, channel, thread in threads:
             surface = self.surfaces[name]
             for entry in status.state.get("history", []):
-                key = f"posted:{incident}:{name}:result:c{entry['cycle']}"
-                if self.chat.first_delivery(key):
-                    outcomes = {e["action_id"]: e["result"] or {} for e in self.defence.audit.entries(incident=incident)
-                                if e["event"] == "executed"}
-                    actions = [self._action(a) | {"ok": outcomes.get(a.key, {}).get("ok", True),
-                                                  "message": outcomes.get(a.key, {}).get("message", "")}
-                               for a in self.defence.short.actions(incident)
-                               if a.key.startswith(f"{incident}/c{entry['cycle']}/")]
-                    with surface_calls(name):
-                        surface.post(channel, thread, replies.results_text(entry["cycle"], actions, entry))
-            if status.pending and self.chat.first_delivery(f"posted:{incident}:{name}:ask:{status.pending['interrupt_id']}"):
-                pending = status.pending
-                ask = Ask(incident, pending["interrupt_id"], replies.plan_text(pending), pending["actions"],
-                          pending["expires_at"])
-                with surface_calls(name):
-                    message = surface.ask(channel, thread, ask)
-                self.chat.set_ask(pending["interrupt_id"], surface=name, channel=channel, message=message)
-            if status.status == "closed" and self.chat.first_delivery(f"posted:{incident}:{name}:closed"):
-                with surface_calls(name):
-                    surface.post(channel, thread, replies.closed_text(incident, status.outcome or "closed"))
+                complete &= self._post_once(f"posted:{incident}:{name}:result:c{entry['cycle']}", name, lambda e=entry: (
+                    surface.post(channel, thread, replies.results_text(e["cycle"], self._cycle_actions(incident, e), e))))
+            pending = status.pending
+            if pending:
+                def ask(pending=pending):
+                    message = surface.ask(channel, thread, Ask(incident, pending["interrupt_id"], replies.plan_text(pending),
+                                                               pending["actions"], pending["expires_at"]))
+                    self.chat.set_ask(pending["interrupt_id"], surface=name, channel=channel, message=message)
+                complete &= self._post_once(f"posted:{incident}:{name}:ask:{pending['interrupt_id']}", name, ask)
+            if status.status == "closed":
+                complete &= self._post_once(f"posted:{incident}:{name}:closed", name, lambda: surface.post(
+                    channel, thread, replies.closed_text(incident, status.outcome or "closed")))
+        if complete:
+            self._unsent.discard(incident)
+        else:
+            self._unsent.add(incident)  # the next tick tries again, closed incidents included
+        return complete
+
+    def _post_once(self, key: str, surface: str, post: Callable[[], object]) -> bool:
+        """Run ``post`` unless ``key`` is recorded; record it only when the post went through."""
+        if self.chat.delivered(key):
+            return True
+        try:
+            with surface_calls(surface):
+                post()
+        except Exception:  # noqa: BLE001 - the platform's error: keep the key unrecorded and retry later
+            log.warning("posting %s on %s failed; will retry", key, surface, exc_info=True)
+            return False
+        self.chat.first_delivery(key)
+        return True
+
+    def _cycle_actions(self, incident: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
+        outcomes = {e["action_id"]: e["result"] or {} for e in self.defence.audit.entries(incident=incident)
+                    if e["event"] == "executed"}
+        return [self._action(a) | {"ok": outcomes.get(a.key, {}).get("ok", True),
+                                   "message": outcomes.get(a.key, {}).get("message", "")}
+                for a in self.defence.short.actions(incident) if a.key.startswith(f"{incident}/c{entry['cycle']}/")]
 
     # ================================================================ internals
     def recognise(self, text: str) -> dict:
@@ -312,9 +344,9 @@ class Conversation(Answers):
 
     def _close_asks(self, interrupt: str, text: str) -> None:
         for name, channel, message in self.chat.asks(interrupt):
-            if name in self.surfaces and self.chat.first_delivery(f"closed-ask:{interrupt}:{name}"):
-                with surface_calls(name):
-                    self.surfaces[name].close_ask(channel, message, text)
+            if name in self.surfaces:
+                self._post_once(f"closed-ask:{interrupt}:{name}", name,
+                                lambda n=name, c=channel, m=message: self.surfaces[n].close_ask(c, m, text))
 
     def _threads(self, incident: str, origin: Message | None) -> list[tuple[str, str, str]]:
         """The incident's threads, opening one on each surface that has none yet."""
@@ -338,8 +370,11 @@ class Conversation(Answers):
     def _broadcast(self, text: str) -> None:
         for name, channel in self.channels.items():
             if name in self.surfaces:
-                with surface_calls(name):
-                    self.surfaces[name].open_thread(channel, text)
+                try:
+                    with surface_calls(name):
+                        self.surfaces[name].open_thread(channel, text)
+                except Exception:  # noqa: BLE001 - a notice, not worth stopping the clock for
+                    log.warning("could not post a notice on %s", name, exc_info=True)
 
     def _memory_fault(self, exc: MemoryUnavailable, event: Message | Click) -> Reply:
         """A write failed (memory locked, read-only, disk full): say so plainly; a status still answers."""

@@ -52,6 +52,10 @@ class ChatMemory:
             cursor = db.execute("INSERT OR IGNORE INTO seen_deliveries VALUES (?, ?)", [key, self.store.now()])
             return cursor.rowcount == 1
 
+    def delivered(self, key: str) -> bool:
+        """Whether ``key`` was recorded (by :meth:`first_delivery`) already."""
+        return self.store.db.execute("SELECT 1 FROM seen_deliveries WHERE key = ?", [key]).fetchone() is not None
+
     # ---------------------------------------------------------------- settings
     def setting(self, key: str, default: Any = None) -> Any:
         row = self.store.db.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()

@@ -214,3 +214,53 @@ def test_a_failed_dispatch_is_posted_in_the_thread(chat):
     say(chat, "approve", thread=thread_of(chat, incident))
     text = chat.out.getvalue()
     assert "Failed (the twin shows them as not done)" in text and "HTTP 503 from the firewall API" in text
+
+
+class Flaky(ConsoleSurface):
+    """A surface whose platform is down until told otherwise (every call raises, as an SDK would)."""
+
+    def __init__(self, console):
+        super().__init__(console)
+        self.down = False
+        self.posts: list[str] = []
+
+    def _check(self):
+        if self.down:
+            raise ConnectionError("503 Service Unavailable")
+
+    def open_thread(self, channel, text):
+        self._check()
+        return super().open_thread(channel, text)
+
+    def post(self, channel, thread, text):
+        self._check()
+        self.posts.append(text)
+        return super().post(channel, thread, text)
+
+    def ask(self, channel, thread, ask):
+        self._check()
+        self.posts.append(ask.interrupt)
+        return super().ask(channel, thread, ask)
+
+    def close_ask(self, channel, message, text):
+        self._check()
+        return super().close_ask(channel, message, text)
+
+
+def test_posts_that_fail_while_the_platform_is_down_arrive_once_it_is_back(chat):
+    flaky = Flaky(Console(file=io.StringIO(), width=200))
+    chat.surfaces = {"console": flaky}
+    incident = until_incident(chat)
+    pending = chat.defence.status(incident).pending
+    flaky.down = True
+    reply = say(chat, "approve", thread=thread_of(chat, incident))  # the decision itself goes through
+    assert "recorded" in reply.text
+    assert {chat.defence.short.action(a["key"]).status for a in pending["actions"]} == {"executed"}
+    chat.tick()  # still down: nothing posted, nothing lost
+    assert not [p for p in flaky.posts if "Step 0 done" in p]
+    flaky.down = False
+    chat.tick()
+    done = [p for p in flaky.posts if "Step 0 done" in p]
+    assert len(done) == 1  # delivered once, not once per retry
+    chat.tick()
+    assert len([p for p in flaky.posts if "Step 0 done" in p]) == 1

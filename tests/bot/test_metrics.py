@@ -149,8 +149,7 @@ def test_rejected_alerts_and_chat_platform_errors_are_counted(served):
         urllib.request.urlopen(request, timeout=10)
     conversation.surfaces["broken"] = BrokenSurface(Console(file=io.StringIO()))
     conversation.channels["broken"] = "C1"
-    with pytest.raises(ConnectionError):
-        send_alert_direct(conversation)
+    send_alert_direct(conversation)  # the broken surface's failure is counted; its posts wait for a retry
     after = scrape(server)
     assert value(after, "cyberops_alerts_rejected_total", format="generic", reason="unauthorized") - \
         value(before, "cyberops_alerts_rejected_total", format="generic", reason="unauthorized") == 1
