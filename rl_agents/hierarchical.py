@@ -28,6 +28,7 @@ Allocation rules, in priority order (the paper's rule stand-in, sharpened):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -126,11 +127,12 @@ class RegionAgents:
             self.regions.append((hosts, FeatureBuilder(network, hosts), edge_index(network, hosts)))
         self._features: dict[int, np.ndarray] = {}
         self._taken: dict[int, np.ndarray] = {}
+        self._scores: dict[tuple[str, int], Any] = {}
 
     def look(self, sim: Simulator, b: int) -> None:
         """Start choosing for twin ``b`` as it is now: forget earlier features and picks."""
         self._sim, self._b = sim, b
-        self._features, self._taken = {}, {}
+        self._features, self._taken, self._scores = {}, {}, {}
 
     def take(self, host: int) -> None:
         """Mark ``host`` as used (or off limits), so no agent picks it again in this look."""
@@ -142,7 +144,9 @@ class RegionAgents:
         features, taken = self._region_state(region)
         hosts, _, edges = self.regions[region]
         agent = self.agents[agent_name]
-        local = agent.policy.choose(features, edges, agent.kind, exclude=taken)
+        if (agent_name, region) not in self._scores:  # one forward pass per agent and region per look
+            self._scores[(agent_name, region)] = agent.policy.scores(features, edges)
+        local = agent.policy.pick(self._scores[(agent_name, region)], features, agent.kind, exclude=taken)
         if local is None:
             return None
         taken[local] = True

@@ -142,6 +142,22 @@ class RegionPolicy(nn.Module):
             return int(torch.argmax(logits))
         return int(torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator))
 
+    @torch.no_grad()
+    def scores(self, nodes: np.ndarray, edges: np.ndarray) -> torch.Tensor:
+        """Every host's raw score (no mask): what :meth:`pick` chooses from, reusable while the features hold."""
+        logits, _ = self(torch.as_tensor(np.asarray(nodes, dtype=np.float32)), edges, None)
+        return logits
+
+    @staticmethod
+    def pick(scores: torch.Tensor, nodes: np.ndarray, kind: str, *, exclude: np.ndarray | None = None) -> int | None:
+        """Greedy :meth:`choose` from precomputed ``scores``: the same host, without another forward pass."""
+        mask = action_mask(kind, torch.as_tensor(np.asarray(nodes, dtype=np.float32)))
+        if exclude is not None:
+            mask = mask | torch.as_tensor(exclude, dtype=torch.bool)
+        if bool(mask.all()):
+            return None
+        return int(torch.argmax(scores.masked_fill(mask, float("-inf"))))
+
 
 def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())

@@ -146,3 +146,17 @@ def test_the_trainers_batched_features_equal_the_twins_feature_builder():
         for b in range(4):
             want = builder.build(s.visible[b], s.isolated[b], s.vulnerability[b], s.t[b] / s.horizon)
             np.testing.assert_allclose(x[b], want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", sorted(AGENT_ACTIONS.values()))
+def test_picking_from_reused_scores_chooses_what_a_fresh_forward_pass_would(policy, kind):
+    x, edges = region("watts_strogatz", 60, seed=3)
+    nodes, links = x.numpy(), edges.numpy()
+    scores = policy.scores(nodes, links)
+    taken = np.zeros(len(nodes), dtype=bool)
+    for _ in range(8):  # as a planner takes host after host from one region
+        fresh = policy.choose(nodes, links, kind, exclude=taken)
+        assert RegionPolicy.pick(scores, nodes, kind, exclude=taken) == fresh
+        if fresh is None:
+            break
+        taken[fresh] = True
