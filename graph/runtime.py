@@ -94,7 +94,6 @@ class Defence(LiveTwin):
                                 state=dump_state(self.sim))
         self.agents = RegionAgents(self.sim.network, agents)  # agents: loaded weights, to share them
         self.planner = planner or EmbeddedPlanner()
-        self.fallback = EmbeddedPlanner()
         self.confirm_timeout = confirm_timeout
         self.approvers = frozenset(approvers) if approvers else None  # None: anyone may decide
         self.tick_on_act = tick_on_act
