@@ -106,6 +106,17 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     load.add_argument("--clients", type=int, default=50, metavar="C", help="concurrent clients (default: 50)")
     load.add_argument("--json", action="store_true", help="print one JSON object")
     load.set_defaults(func=_cmd_bench_slack_load)
+    h = bsub.add_parser(
+        "hostile", help="a fixed catalogue of hostile inputs: how many tried, how many rejected with no effect",
+        description="Serve the app `cyberops serve` runs (Slack over HTTP, alerts on) on 127.0.0.1 against a local "
+                    "fake Web API and chat-completions server (from tests/), the demo twin defended live, and send "
+                    "forged, stale and replayed Slack requests, clicks by non-approvers and on stale or broken "
+                    "buttons, oversized text, operator messages that try to approve, bad alerts, and LLM tool calls "
+                    "that try to approve or act on a protected host. Reports tried/rejected per category and "
+                    "lost or duplicated actions; exit 1 when anything got through.",
+    )
+    h.add_argument("--json", action="store_true", help="print one JSON object")
+    h.set_defaults(func=_cmd_bench_hostile)
 
 
 def _cmd_bench_slack(args: argparse.Namespace) -> int:
@@ -116,6 +127,14 @@ def _cmd_bench_slack(args: argparse.Namespace) -> int:
     result = bench_slack(concurrency=args.concurrency, rounds=args.rounds, clicks=args.clicks)
     print(json.dumps(result) if args.json else format_report(result))
     return 0
+
+
+def _cmd_bench_hostile(args: argparse.Namespace) -> int:
+    from bench.hostile import bench_hostile, format_report
+
+    result = bench_hostile()
+    print(json.dumps(result) if args.json else format_report(result))
+    return 0 if result["all_rejected"] else 1
 
 
 def _cmd_bench_slack_load(args: argparse.Namespace) -> int:
