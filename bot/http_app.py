@@ -17,13 +17,12 @@ import asyncio
 import functools
 import json
 import logging
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from bot import metrics
 from bot.alerts import AlertIntake, AlertRejected, token_problem
+from bot.background_server import RunningServer, start_in_background
 
 if TYPE_CHECKING:
     from bot.conversation import Conversation
@@ -182,27 +181,6 @@ def serve_http(app: HttpApp, host: str, port: int) -> None:
     _uvicorn_server(app, host, port).run()
 
 
-class RunningHttp:
-    """The app served in a background thread (tests, or beside another surface)."""
-
-    def __init__(self, server, thread: threading.Thread) -> None:
-        self.server, self.thread = server, thread
-        self.port: int = server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://{server.config.host}:{self.port}"
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout)
-
-
-def start_http(app: HttpApp, host: str = "127.0.0.1", port: int = 0, *, timeout: float = 10.0) -> RunningHttp:
+def start_http(app: HttpApp, host: str = "127.0.0.1", port: int = 0, *, timeout: float = 10.0) -> RunningServer:
     """Like :func:`serve_http`, in a daemon thread; returns once it listens (port 0: any free port)."""
-    server = _uvicorn_server(app, host, port)
-    thread = threading.Thread(target=server.run, name="cyberops-http", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the HTTP server did not start on {host}:{port}")
-        time.sleep(0.005)
-    return RunningHttp(server, thread)
+    return start_in_background(_uvicorn_server(app, host, port), name="cyberops-http", timeout=timeout)

@@ -15,7 +15,6 @@ import json
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from bot.background_server import RunningServer, start_in_background
 from bot.slack_blocks import APPROVE, REJECT, ask_blocks, button_target, decided_blocks, report_blocks
 from bot.slack_guard import ReplayGuard
 from bot.surface import Ask, Click, Message
@@ -284,32 +284,10 @@ def serve_slack_http(app: App, host: str, port: int, *, health: Callable[[], dic
     _uvicorn_server(app, host, port, health).run()
 
 
-class RunningServer:
-    """An HTTP server started in a background thread (tests, benchmarks, or beside another surface)."""
-
-    def __init__(self, server, thread: threading.Thread) -> None:
-        self.server, self.thread = server, thread
-        self.port: int = server.servers[0].sockets[0].getsockname()[1]
-        self.host: str = server.config.host
-        self.url = f"http://{self.host}:{self.port}"
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout)
-
-
 def start_slack_http(app: App, host: str = "127.0.0.1", port: int = 0, *,
                      health: Callable[[], dict] | None = None, timeout: float = 10.0) -> RunningServer:
     """Like :func:`serve_slack_http`, in a daemon thread; returns once it listens (port 0: any free port)."""
-    server = _uvicorn_server(app, host, port, health)
-    thread = threading.Thread(target=server.run, name="cyberops-slack-http", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the Slack HTTP server did not start on {host}:{port}")
-        time.sleep(0.005)
-    return RunningServer(server, thread)
+    return start_in_background(_uvicorn_server(app, host, port, health), name="cyberops-slack-http", timeout=timeout)
 
 
 def slack_socket_handler(app: App, app_token: str):
