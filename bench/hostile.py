@@ -28,10 +28,8 @@ entry.  Also counted: ``lost_or_duplicated_actions``, actions executed twice or 
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
 import logging
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -40,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlencode
 
-from bench.slack_bench import APPROVER, CHANNEL, ROOT, SECRET, _load_fake_api
+from bench.slack_bench import APPROVER, CHANNEL, ROOT, SECRET, _load_fake_api, load_test_module
 from bench.slack_load import BOT_USER, FORM, JSON, _is_ask, _target
 
 FAKE_OPENAI = ROOT / "tests" / "graph" / "fake_openai_server.py"
@@ -129,13 +127,7 @@ def format_report(r: dict) -> str:
 
 
 def _load_fake_openai():
-    if not FAKE_OPENAI.exists():
-        raise RuntimeError(f"{FAKE_OPENAI} is missing; run the benchmark from a checkout of the repository")
-    spec = importlib.util.spec_from_file_location("fake_openai_server", FAKE_OPENAI)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fake_openai_server", module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_test_module(FAKE_OPENAI)
 
 
 def _signed(body: str, content_type: str, *, secret: str = SECRET, age: float = 0.0) -> dict:

@@ -212,10 +212,15 @@ def _ms(values: list[float], q: float) -> float | None:
 
 def _load_fake_api():
     """The tests' fake Web API (a checkout's tests/ folder: this benchmark runs from the repository)."""
-    if not FAKE_API.exists():
-        raise RuntimeError(f"{FAKE_API} is missing; run the benchmark from a checkout of the repository")
-    spec = importlib.util.spec_from_file_location("slack_fake_api", FAKE_API)
+    return load_test_module(FAKE_API)
+
+
+def load_test_module(path):
+    """A stand-in from the repository's tests/ (fake Slack Web API, fake chat-completions server) as a module."""
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing; run the benchmark from a checkout of the repository")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("slack_fake_api", module)  # dataclasses look their module up
+    sys.modules.setdefault(path.stem, module)  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module

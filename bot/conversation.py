@@ -265,21 +265,8 @@ class Conversation(Answers):
         unknown = [h for h in hosts if h not in planned]
         if unknown or not hosts:
             return Reply(f"`{', '.join(unknown) or '(none)'}` is not in the plan; planned: {', '.join(sorted(planned))}.")
-        if self.paused:
-            return Reply("Automated actions are paused; say `resume` first (or reject).")
-        is_approver = msg.is_approver
-        if is_approver is None:
-            is_approver = self.approvers is None or msg.user in self.approvers
-        result = self.defence.decide(incident, pending["interrupt_id"], "edit", by=f"{msg.surface}:{msg.user}",
-                                     drop=hosts, authorised=is_approver)
-        if result.status == "refused":
-            return Reply("You are not an approver for CyberOps actions; nothing was changed.")
-        if result.status in ("applied", "expired"):
-            word = "edit" if result.status == "applied" else "expire"
-            self._close_asks(pending["interrupt_id"],
-                             replies.decided_text(word, self._mention(msg.surface, msg.user), self.defence.store.now()))
-            self.publish(incident)
-        return Reply(result.message)
+        return self._decide(incident, pending["interrupt_id"], "edit", user=msg.user, surface=msg.surface,
+                            is_approver=msg.is_approver, drop=hosts)
 
     def _tick_command(self, arg: str) -> Reply:
         """``tick [N]``: let the live twin move N steps now (when it has no clock of its own)."""
@@ -300,12 +287,14 @@ class Conversation(Answers):
                             is_approver=msg.is_approver)
 
     def _decide(self, incident: str, interrupt: str, decision: str, *, user: str, surface: str,
-                is_approver: bool | None) -> Reply:
-        if decision == "approve" and self.paused:
+                is_approver: bool | None, drop: list[str] = ()) -> Reply:
+        """Approve, reject or edit (approve without ``drop``) a confirmation, then post what followed."""
+        if decision in ("approve", "edit") and self.paused:
             return Reply("Automated actions are paused; say `resume` first (or reject).")
         if is_approver is None:
             is_approver = self.approvers is None or user in self.approvers
-        result = self.defence.decide(incident, interrupt, decision, by=f"{surface}:{user}", authorised=is_approver)
+        result = self.defence.decide(incident, interrupt, decision, by=f"{surface}:{user}", drop=drop,
+                                     authorised=is_approver)
         if result.status == "refused":
             return Reply("You are not an approver for CyberOps actions; your click was recorded and nothing ran.")
         if result.status in ("applied", "expired"):
