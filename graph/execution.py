@@ -6,7 +6,9 @@ The order makes a crash safe at every point:
 2. the executor gets it, keyed by its idempotency key (a webhook receiver or a SOAR
    dedups on it, so a re-send after a crash is harmless);
 3. only on the executor's success is the twin changed (so a failure leaves the twin
-   showing the real network), and the ``executed`` audit entry records the outcome.
+   showing the real network), and the ``executed`` audit entry records the outcome; that
+   entry is also how a restarted process gets the change back (the twin's snapshots are
+   taken per step, and the entries after one are replayed onto it).
 
 A claimed action with no ``executed`` audit entry was cut off between 1 and 3: running
 the act step again re-sends it under the same key.
@@ -19,7 +21,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from twin.sim import ACTIONS
-from twin.snapshot import dump_state
 
 if TYPE_CHECKING:
     from graph.runtime import Defence
@@ -44,51 +45,79 @@ class SimulateExecutor:
 
 def execute(defence: Defence, incident: str, action: dict[str, Any]) -> dict[str, Any]:
     """Carry out one approved action; returns ``{key, kind, targets, status, changed, ok, message}``."""
-    key, targets = action["key"], list(action["targets"])
-    result = {"key": key, "kind": action["kind"], "targets": targets}
-    protected = sorted(set(targets) & set(defence.long.policy().protected_assets))
-    if protected:  # checked again here: the policy may have changed since the plan
-        if defence.short.action(key).status == "approved":
-            defence.short.set_action_status(key, "refused")
-        defence.audit.append_once("refused", who="policy", incident=incident, action_id=key, targets=targets,
-                                  why=f"protected asset(s): {', '.join(protected)}")
-        return result | {"status": "refused", "changed": [], "ok": False, "message": "protected asset"}
-    claimed = defence.short.claim_execution(key)
-    done = _executed_entry(defence, incident, key)
-    if done is None and (claimed or defence.short.action(key).status == "executed"):
-        approver = _approver(defence, incident, key)
-        request = {"incident": incident, "action": action["kind"], "targets": targets, "approver": approver,
-                   "idempotency_key": key, "reason": action["reason"]}
-        ok, message = defence.executor.dispatch(request)
-        _finish(defence, incident, action, ok=ok, message=message)
-        done = _executed_entry(defence, incident, key)
-    if done is None:
-        return result | {"status": defence.short.action(key).status, "changed": [], "ok": False, "message": ""}
-    outcome = done["result"]
-    return result | {"status": "executed", "changed": outcome.get("changed", []), "ok": outcome.get("ok", True),
-                     "message": outcome.get("message", "")}
+    return execute_all(defence, incident, [action])[0]
 
 
-def _finish(defence: Defence, incident: str, action: dict[str, Any], *, ok: bool, message: str) -> None:
-    """Change the twin (on success) and write the ``executed`` entry, in one transaction."""
-    key, targets = action["key"], list(action["targets"])
+def execute_all(defence: Defence, incident: str, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Carry out a step's approved actions (see the module docstring), one result per action, in order.
+
+    Each is claimed and dispatched on its own; their twin changes and ``executed`` entries are
+    written in one transaction.
+    """
+    protected_assets = set(defence.long.policy().protected_assets)
+    refused: dict[str, dict[str, Any]] = {}
+    requests: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    with defence.store.write():  # every claim of the step in one transaction, committed before anything is sent
+        for action in actions:
+            key, targets = action["key"], list(action["targets"])
+            protected = sorted(set(targets) & protected_assets)
+            if protected:  # checked again here: the policy may have changed since the plan
+                if defence.short.action(key).status == "approved":
+                    defence.short.set_action_status(key, "refused")
+                defence.audit.append_once("refused", who="policy", incident=incident, action_id=key,
+                                          targets=targets, why=f"protected asset(s): {', '.join(protected)}")
+                refused[key] = {"status": "refused", "changed": [], "ok": False, "message": "protected asset"}
+                continue
+            claimed = defence.short.claim_execution(key)
+            if _executed_entry(defence, incident, key) is None and (
+                    claimed or defence.short.action(key).status == "executed"):
+                requests.append((action, {"incident": incident, "action": action["kind"], "targets": targets,
+                                          "approver": _approver(defence, incident, key), "idempotency_key": key,
+                                          "reason": action["reason"]}))
+    sent = [(action, *defence.executor.dispatch(request)) for action, request in requests]
+    if sent:
+        _finish(defence, incident, sent)
+    results = []
+    for action in actions:
+        key = action["key"]
+        result = {"key": key, "kind": action["kind"], "targets": list(action["targets"])}
+        done = None if key in refused else _executed_entry(defence, incident, key)
+        if key in refused:
+            result |= refused[key]
+        elif done is None:
+            result |= {"status": defence.short.action(key).status, "changed": [], "ok": False, "message": ""}
+        else:
+            outcome = done["result"]
+            result |= {"status": "executed", "changed": outcome.get("changed", []), "ok": outcome.get("ok", True),
+                       "message": outcome.get("message", "")}
+        results.append(result)
+    return results
+
+
+def _finish(defence: Defence, incident: str, sent: list[tuple[dict[str, Any], bool, str]]) -> None:
+    """Change the twin (for each success) and write the ``executed`` entries, in one transaction."""
+    acted: list[int] = []
     with defence._lock:
         try:
             with defence.store.write():
-                changed: list[str] = []
-                if ok:
-                    nodes = np.array([[defence.sim.network.index[h] for h in targets]], dtype=np.int64)
-                    flags = defence.sim.act(np.full(nodes.shape, ACTIONS.index(action["kind"])), nodes).reshape(-1)
-                    changed = [h for h, c in zip(targets, flags) if c]
-                    defence.snapshots.save(f"exec:{key}", step=int(defence.sim.t[0]), state=dump_state(defence.sim))
-                defence.audit.append_once(
-                    "executed", who=f"agent:{action['source']}", incident=incident, action_id=key, targets=targets,
-                    why=action["reason"],
-                    result={"ok": ok, "executor": defence.executor.name, "message": message[:500],
-                            "changed": changed, "unchanged": [h for h in targets if h not in changed] if ok else []})
+                for action, ok, message in sent:
+                    key, targets = action["key"], list(action["targets"])
+                    changed: list[str] = []
+                    if ok:
+                        hosts = [defence.sim.network.index[h] for h in targets]
+                        nodes = np.array([hosts], dtype=np.int64)
+                        flags = defence.sim.act(np.full(nodes.shape, ACTIONS.index(action["kind"])), nodes).reshape(-1)
+                        changed = [h for h, c in zip(targets, flags) if c]
+                        acted += hosts
+                    defence.audit.append_once(
+                        "executed", who=f"agent:{action['source']}", incident=incident, action_id=key,
+                        targets=targets, why=action["reason"],
+                        result={"ok": ok, "executor": defence.executor.name, "message": message[:500],
+                                "changed": changed, "unchanged": [h for h in targets if h not in changed] if ok else []})
         except BaseException:
             defence._restore_twin()  # the transaction rolled back (even a failed commit): so must the twin
             raise
+    defence._acted_on(acted)
 
 
 def _executed_entry(defence: Defence, incident: str, key: str) -> dict[str, Any] | None:

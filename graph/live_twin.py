@@ -13,7 +13,6 @@ from typing import Any
 
 from graph.planning import PlannedAction
 from graph.tools import Toolbox
-from twin.snapshot import dump_state
 
 
 class LiveTwin:
@@ -22,9 +21,10 @@ class LiveTwin:
     def defend_region(self, region: int, *, count: int = 2, who: str) -> list[PlannedAction]:
         """An operator's "defend SUBNET": Purge's picks there (Fortify's when nothing is seen), as requests."""
         with self._lock:
-            perception, _ = self.perceive()
+            observation = self.observation()
+            perception, _ = self.perceive(observation=observation)
             box = Toolbox(sim=self.sim, perception=perception, agents=self.agents, budget=count,
-                          policy=self.long.policy())
+                          policy=self.long.policy(), observation=observation)
             for _ in range(count):
                 box.assign_one("purge", region, fallback="fortify")
         return [PlannedAction(a.kind, a.targets, "operator", a.region, f"defend {a.region} (asked by {who}): {a.reason}")
@@ -35,6 +35,9 @@ class LiveTwin:
         """A detection from outside (an alert): mark ``hosts`` as seen compromised in the twin and open or
         join an incident; returns its id.  ``severity`` "info"/"low" only notes them as suspicious.
 
+        The alert joins the newest open incident that defends the hosts' subnets; with none, a new
+        incident is opened for those subnets (a low one is noted on the newest open incident).
+
         Unknown host names are a KeyError naming them (the caller answers 4xx).
         """
         hosts = list(dict.fromkeys(hosts))
@@ -42,9 +45,10 @@ class LiveTwin:
         if unknown:
             raise KeyError(f"unknown host(s): {', '.join(unknown[:10])}")
         with self._lock:
-            rows = self.short.incidents(status="open")
-            incident = rows[-1]["id"] if rows else None
-            if severity in ("info", "low"):
+            incident = self._incident_for(hosts)
+            if severity in ("info", "low"):  # only a note: on the incident defending them, else the newest one
+                rows = self.short.incidents(status="open")
+                incident = incident or (rows[-1]["id"] if rows else None)
                 if incident is not None:
                     self.short.add_turn(incident, who=f"alert:{source}",
                                         text=f"suspicious ({kind}, {severity}): {', '.join(hosts)} {description}"[:500])
@@ -53,17 +57,28 @@ class LiveTwin:
             try:  # the twin changes only if the change is saved
                 self.sim.compromised[0, idx] = True
                 self.sim.visible[0, idx] = True
-                self.snapshots.save(f"alert:{uuid.uuid4().hex}", step=int(self.sim.t[0]), state=dump_state(self.sim))
+                self._twin_moved()
+                self.save_twin(f"alert:{uuid.uuid4().hex}")
             except BaseException:
                 self._restore_twin()
                 raise
             if incident is None:
                 status = self._open(title=f"{kind} alert from {source} on {', '.join(hosts[:3])}"[:120], requests=(),
-                                    max_cycles=None)
+                                    max_cycles=None, scope=self._subnets_of(hosts))
                 incident = status.incident
             for host in hosts:
                 self.short.note_compromise(incident, host)
             return incident
+
+    def _incident_for(self, hosts: list[str]) -> str | None:
+        """The newest open incident defending every subnet of ``hosts`` (the whole twin counts), or None."""
+        net = self.sim.network
+        wanted = {int(net.subnet_of[net.index[h]]) for h in hosts}
+        for row in reversed(self.short.incidents(status="open")):
+            scope = self.scope(row["id"])
+            if scope is None or wanted <= set(scope):
+                return row["id"]
+        return None
 
     def tick_twin(self) -> dict[str, Any]:
         """Live twin: the attacker moves one step (saved as a snapshot); returns the metrics after it."""
@@ -72,8 +87,8 @@ class LiveTwin:
                 try:  # the step stands only once it is saved: memory may refuse the write, even at commit
                     with self.store.write():
                         self.sim.step()
-                        self.snapshots.save(f"live:{uuid.uuid4().hex}", step=int(self.sim.t[0]),
-                                            state=dump_state(self.sim))
+                        self._twin_moved()
+                        self.save_twin(f"live:{uuid.uuid4().hex}")
                         self._record_metrics()
                 except BaseException:
                     self._restore_twin()
@@ -85,7 +100,8 @@ class LiveTwin:
         with self._lock:
             try:  # the twin changes only if the change is saved
                 self.sim.reset()
-                self.snapshots.save(f"episode:{uuid.uuid4().hex}", step=0, state=dump_state(self.sim))
+                self._twin_moved()
+                self.save_twin(f"episode:{uuid.uuid4().hex}")
             except BaseException:
                 self._restore_twin()
                 raise

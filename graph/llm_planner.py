@@ -74,6 +74,7 @@ class LLMPlanner:
     """Plans with a chat model through tool calls; falls back to ``fallback`` on any failure."""
 
     name = "llm"
+    reads_lessons = True  # the model is shown lessons recalled for the situation
 
     def __init__(
         self,

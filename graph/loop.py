@@ -3,17 +3,19 @@
 Each node is a plain function of the incident state, closed over the runtime's
 dependencies (:class:`graph.runtime.Defence`: the twin, memory, planner, policy).
 Nodes may run more than once (a resume re-runs ``confirm`` from its start; a crash
-re-runs the node that was cut short), so every side effect is keyed: audit entries
-with ``append_once``, executions with ``claim_execution``, twin steps with a snapshot
-key.  Nothing changes the network before ``confirm`` has an approval for it.
+re-runs the node, or a live twin's whole cycle, that was cut short), so every side
+effect is keyed: audit entries with ``append_once``, the plan recorded per cycle,
+executions with ``claim_execution``, twin steps with a snapshot key, one observation
+and one close per cycle.  Nothing changes the network before ``confirm`` has an
+approval for it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
@@ -34,47 +36,61 @@ def build_graph(defence: Defence) -> StateGraph:
     """The uncompiled graph; :class:`~graph.runtime.Defence` compiles it with the SQLite checkpointer."""
 
     def perceive(state: IncidentState) -> dict:
-        sim, net = defence.sim, defence.sim.network
+        net = defence.sim.network
+        observation = defence.observation()
         previous = state.get("previous")
         seen_before = state.get("previously_seen")
         mask = None
         if seen_before is not None:
-            mask = sim.visible[0].copy()
-            mask[:] = False
+            mask = np.zeros_like(observation.visible)
             mask[seen_before] = True
         perception, views = defence.perceive(
             previous=dict(enumerate(previous)) if previous else None,
-            previously_seen=mask, recent_targets=state.get("recent_targets", []),
+            previously_seen=mask, recent_targets=state.get("recent_targets", []), observation=observation,
         )
-        incident = state["incident"]
-        for name in (net.names[i] for i in sim.visible[0].nonzero()[0]):
-            defence.short.note_compromise(incident, name)
+        incident, scope = state["incident"], defence.scope(state["incident"])
+        seen = observation.visible.nonzero()[0]
+        noted = seen if mask is None else seen[~mask[seen]]
+        if scope is not None:
+            noted = noted[np.isin(net.subnet_of[noted], scope)]
+        with defence.store.write():  # one transaction for the step's new detections
+            for name in (net.names[i] for i in noted):
+                defence.short.note_compromise(incident, name)
         return {
             "perception": perception.to_dict(),
-            "views": [asdict(v) for v in views],
+            "views": [dict(v.__dict__) for v in views],  # flat dataclasses: no need for asdict's deep copy
             "previous": [v.critical_distance for v in views],
-            "previously_seen": [int(i) for i in sim.visible[0].nonzero()[0]],
+            "previously_seen": [int(i) for i in seen],
         }
 
     def plan(state: IncidentState) -> dict:
         incident, cycle = state["incident"], state.get("cycle", 0)
-        queued = defence.short.take_requests(incident, plan=f"{incident}/c{cycle}")
+        recorded = defence.chat.setting(f"plan:{incident}")
+        if recorded and recorded.get("cycle") == cycle:  # this step ran before (a crash): its plan stands
+            return {"plan": recorded["plan"], "requests": [], "decision": None}
+        queued = defence.short.take_requests(incident, plan=f"{incident}/c{cycle}")  # the same ones if re-run
         requests = [PlannedAction.from_dict(r) for r in state.get("requests", []) + queued]
+        defence.widen_scope(incident, [h for r in requests for h in r.targets])
         made = defence.make_plan(perception=Perception.from_dict(state["perception"]),
-                                 views=[RegionView(**v) for v in state["views"]], requests=requests)
+                                 views=[RegionView(**v) for v in state["views"]], requests=requests,
+                                 scope=defence.scope(incident), observation=defence.observation())
         out = made.to_dict() | {"at": defence.store.now(), "cycle": cycle}
-        for i, action in enumerate(out["actions"]):
-            action["key"] = action_key(incident, cycle, i)
-            action["status"] = "pending"
-            defence.short.propose_action(incident, key=action["key"], kind=action["kind"], targets=action["targets"])
-            defence.audit.append_once("proposed", who=f"planner:{made.planner}", incident=incident,
-                                      action_id=action["key"], targets=action["targets"], why=action["reason"])
-        for i, attempt in enumerate(out["refused"]):
-            source = attempt.get("source", made.planner)
-            who = "operator" if source == "operator" else f"planner:{'llm' if source == 'llm' else made.planner}"
-            defence.audit.append_once("refused", who=who, incident=incident,
-                                      action_id=f"{incident}/c{cycle}/refused{i}", targets=attempt.get("targets", []),
-                                      why=f"{attempt.get('kind')}: {attempt.get('why')}")
+        with defence.store.write():  # the plan's proposals and refusals: one transaction (planning stays outside)
+            for i, action in enumerate(out["actions"]):
+                action["key"] = action_key(incident, cycle, i)
+                action["status"] = "pending"
+                defence.short.propose_action(incident, key=action["key"], kind=action["kind"],
+                                             targets=action["targets"])
+                defence.audit.append_once("proposed", who=f"planner:{made.planner}", incident=incident,
+                                          action_id=action["key"], targets=action["targets"], why=action["reason"])
+            for i, attempt in enumerate(out["refused"]):
+                source = attempt.get("source", made.planner)
+                who = "operator" if source == "operator" else f"planner:{'llm' if source == 'llm' else made.planner}"
+                defence.audit.append_once("refused", who=who, incident=incident,
+                                          action_id=f"{incident}/c{cycle}/refused{i}",
+                                          targets=attempt.get("targets", []),
+                                          why=f"{attempt.get('kind')}: {attempt.get('why')}")
+            defence.chat.set_setting(f"plan:{incident}", {"cycle": cycle, "plan": out})
         return {"plan": out, "requests": [], "decision": None}
 
     def confirm(state: IncidentState) -> dict:
@@ -82,9 +98,10 @@ def build_graph(defence: Defence) -> StateGraph:
         actions = [dict(a) for a in plan["actions"]]
         policy = defence.long.policy()
         asking = [a for a in actions if policy.autonomy_for(a["kind"]) != "auto"]
-        for a in actions:
-            if a not in asking:
-                _settle(defence, incident, a, "approved", who="policy:auto", why="autonomy policy allows this class")
+        with defence.store.write():
+            for a in actions:
+                if a not in asking:
+                    _settle(defence, incident, a, "approved", who="policy:auto", why="autonomy policy allows this class")
         decision = None
         if asking:
             iid = interrupt_id(incident, cycle)
@@ -98,12 +115,13 @@ def build_graph(defence: Defence) -> StateGraph:
             while decision is None:  # a resume without this interrupt's id changes nothing: ask again
                 answer = interrupt(payload)
                 decision = answer.get(iid) if isinstance(answer, dict) else None
-            _apply_decision(defence, incident, asking, decision)
+            with defence.store.write():
+                _apply_decision(defence, incident, asking, decision)
         return {"plan": plan | {"actions": actions}, "decision": decision}
 
     def act(state: IncidentState) -> dict:
         incident, cycle = state["incident"], state.get("cycle", 0)
-        results = [defence.execute(incident, a) for a in state["plan"]["actions"] if a["status"] == "approved"]
+        results = defence.execute_all(incident, [a for a in state["plan"]["actions"] if a["status"] == "approved"])
         targets = defence.tick(incident, cycle)
         recent = (state.get("recent_targets", []) + [targets])[-RECENT_STEPS:]
         return {"results": results, "recent_targets": recent}
@@ -116,15 +134,18 @@ def build_graph(defence: Defence) -> StateGraph:
         entry = {"cycle": cycle, "step": after["step"], "availability_before": before["availability"],
                  "availability_after": after["availability"], "seen_before": before["seen"],
                  "seen_after": after["seen"], "executed": [r["kind"] for r in executed]}
-        defence.short.add_observation(incident, step=after["step"], observation=entry | {"summary": before["summary"]})
         history = (state.get("history", []) + [entry])[-HISTORY_KEPT:]
         # quiet: nothing seen when the step began nor after it (a reset that clears a compromise is no quiet)
         quiet = state.get("quiet", 0) + 1 if before["seen"] == 0 and after["seen"] == 0 else 0
         outcome = _outcome(after, quiet, cycle + 1, state.get("max_cycles"))
         update = {"cycle": cycle + 1, "history": history, "quiet": quiet, "results": []}
+        with defence.store.write():  # the observation and, at the end, the record and lesson: one transaction
+            defence.short.add_observation(incident, step=after["step"],
+                                          observation=entry | {"summary": before["summary"]})
+            if outcome is not None:
+                defence.close(incident, outcome=outcome, history=history)
         if outcome is None:  # a live twin moves on its own clock: the next cycle starts at its next tick
             return Command(update=update, goto="perceive" if defence.tick_on_act else END)
-        defence.close(incident, outcome=outcome, history=history)
         return Command(update=update | {"status": "closed", "outcome": outcome}, goto=END)
 
     builder = StateGraph(IncidentState)

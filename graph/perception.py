@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from rl_agents.hierarchical import FAR, RegionView, region_views
+from rl_agents.hierarchical import FAR, RegionView, hops_closer, region_views
 from twin.sim import Simulator
 
 HIGH_VULNERABILITY = 0.8  # hosts at or above this count as "highly vulnerable"
@@ -66,7 +66,9 @@ class Perception:
     summary: str
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # by hand: dataclasses.asdict deep-copies field by field, and the loop saves this every cycle
+        return self.__dict__ | {"subnets": [s.__dict__ | {"high_value": list(s.high_value),
+                                                           "seen_hosts": list(s.seen_hosts)} for s in self.subnets]}
 
     @classmethod
     def from_dict(cls, data: dict) -> Perception:
@@ -84,6 +86,43 @@ class Perception:
         return min(near, key=lambda s: (s.critical_distance, -s.seen)) if near else None
 
 
+@dataclass
+class Observation:
+    """The twin as the defender saw it at one moment (frozen copies), with what is costly to derive from it.
+
+    The loop observes the live twin once per step and every incident's cycle in that step
+    perceives from the same observation; ``acted`` collects the hosts the defender has
+    acted on since, so no later plan in the step picks them again.
+    """
+
+    key: tuple
+    step: int
+    time: float  # step / horizon, as the agents read it
+    hvn_lost: bool
+    visible: np.ndarray
+    isolated: np.ndarray
+    vulnerability: np.ndarray
+    ratios: np.ndarray  # availability per subnet
+    open_entry: np.ndarray
+    views: list[RegionView]  # with no previous look (approach 0)
+    acted: set[int] = field(default_factory=set)
+
+    @property
+    def agent_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """What :meth:`rl_agents.hierarchical.RegionAgents.look` reads instead of the live twin."""
+        return self.visible, self.isolated, self.vulnerability, self.time
+
+
+def observe(sim: Simulator, b: int = 0, *, key: tuple = ()) -> Observation:
+    """Copy twin ``b`` as it is now and derive the per-step parts of perception once."""
+    return Observation(
+        key=key, step=int(sim.t[b]), time=float(sim.t[b] / sim.horizon), hvn_lost=bool(sim.hvn_lost[b]),
+        visible=sim.visible[b].copy(), isolated=sim.isolated[b].copy(), vulnerability=sim.vulnerability[b].copy(),
+        ratios=sim.availability_cache.ratios(sim.isolated)[b].copy(), open_entry=_open_entry(sim, b),
+        views=region_views(sim, b),
+    )
+
+
 def perceive(
     sim: Simulator,
     b: int = 0,
@@ -91,8 +130,9 @@ def perceive(
     previous: dict[int, int] | None = None,
     previously_seen: np.ndarray | None = None,
     recent_targets: Sequence[Sequence[int]] = (),
+    observation: Observation | None = None,
 ) -> tuple[Perception, list[RegionView]]:
-    """Perceive twin ``b``.
+    """Perceive twin ``b`` (as ``observation`` saw it, when given; else as it is now).
 
     ``previous`` maps region -> critical distance at the last look (for penetration speed),
     ``previously_seen`` is the last look's seen-compromise mask (for new detections), and
@@ -100,11 +140,12 @@ def perceive(
     Returns the perception and the planner's region views.
     """
     net = sim.network
-    views = region_views(sim, b, previous)
-    seen, iso, vuln = sim.visible[b], sim.isolated[b], sim.vulnerability[b]
+    obs = observation or observe(sim, b)
+    views = [replace(v, approach=hops_closer((previous or {}).get(v.region, FAR), v.critical_distance))
+             for v in obs.views]
+    seen, iso, vuln = obs.visible, obs.isolated, obs.vulnerability
     new = seen & ~previously_seen if previously_seen is not None else seen
-    ratios = sim.availability_cache.ratios(sim.isolated)[b]
-    open_entry = _open_entry(sim, b)
+    ratios = obs.ratios
     targets = Counter(int(h) for step in recent_targets for h in step if h >= 0)
     subnets = []
     for v in views:
@@ -115,11 +156,11 @@ def perceive(
             subnet=net.subnets[v.region],
             index=v.region,
             hosts=sl.stop - sl.start,
-            high_value=[n for n, h in zip(names, hvn) if h],
+            high_value=[names[i] for i in np.flatnonzero(hvn)],
             entry=int(net.entry[sl].sum()),
             mean_vulnerability=round(float(vuln[sl].mean()), 3),
             highly_vulnerable=int((vuln[sl] >= HIGH_VULNERABILITY).sum()),
-            exposed_entry=int(open_entry[sl].sum()),
+            exposed_entry=int(obs.open_entry[sl].sum()),
             hvn_isolated=int((hvn & iso[sl]).sum()),
             seen=v.seen,
             seen_hosts=[names[i] for i in np.flatnonzero(seen[sl])[:NAMES_SHOWN]],
@@ -131,10 +172,10 @@ def perceive(
             isolated_clean=v.isolated_clean,
             availability=round(float(ratios[v.region]), 4),
         ))
-    availability = 0.0 if sim.hvn_lost[b] else float(ratios.mean())
+    availability = 0.0 if obs.hvn_lost else float(ratios.mean())
     perception = Perception(
-        step=int(sim.t[b]), availability=round(availability, 4), seen=int(seen.sum()), isolated=int(iso.sum()),
-        hvn_lost=bool(sim.hvn_lost[b]), subnets=subnets, summary="",
+        step=obs.step, availability=round(availability, 4), seen=int(seen.sum()), isolated=int(iso.sum()),
+        hvn_lost=obs.hvn_lost, subnets=subnets, summary="",
     )
     return _with_summary(perception), views
 

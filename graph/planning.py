@@ -8,7 +8,7 @@ planner is the hierarchical tactical planner of :mod:`rl_agents.hierarchical`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from rl_agents.hierarchical import RegionView, TacticalPlanner
@@ -32,7 +32,8 @@ class PlannedAction:
     reason: str
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"targets": list(self.targets)}
+        return {"kind": self.kind, "targets": list(self.targets), "source": self.source, "region": self.region,
+                "reason": self.reason}
 
     @classmethod
     def from_dict(cls, data: dict) -> PlannedAction:
@@ -78,6 +79,7 @@ class EmbeddedPlanner:
     """
 
     name = "embedded"
+    reads_lessons = False  # its rules don't read recalled lessons: don't search memory for them
 
     def __init__(self, tactics: TacticalPlanner | None = None) -> None:
         self.tactics = tactics or TacticalPlanner()

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+import numpy as np
 from langgraph.types import Command
 
 from graph.checkpointer import AtomicSqliteSaver
-from graph.execution import Executor, SimulateExecutor, execute
+from graph.execution import Executor, SimulateExecutor, execute, execute_all
 from graph.live_twin import LiveTwin
 from graph.loop import build_graph
-from graph.perception import Perception, perceive
+from graph.perception import Observation, Perception, observe, perceive
 from graph.planning import EmbeddedPlanner, Plan, PlanContext, PlannedAction, Planner
 from graph.state import DECISIONS
 from graph.tools import Toolbox
@@ -39,7 +40,8 @@ from rl_agents.weights import RegionAgent
 from twin.build import build_simulator
 from twin.errors import InputError
 from twin.scenario import Scenario
-from twin.snapshot import SnapshotError, dump_state, remap_state, restore_state
+from twin.sim import ACTIONS, Simulator
+from twin.snapshot import SnapshotError, dump_state, remap_state, restore_state, snapshot_note
 
 DEFAULT_CONFIRM_TIMEOUT = 30 * 60  # seconds a confirmation waits before it expires
 RECURSION_LIMIT = 10_000  # graph steps per invoke (5 per cycle); the cycle limit is what stops a run
@@ -85,13 +87,14 @@ class Defence(LiveTwin):
         self.reports = ReportMemory(store)
         self.chat = ChatMemory(store)
         self.sim = build_simulator(scenario)
+        self._epoch = 0  # bumped whenever the twin moves other than by the defender's own actions
+        self._observed: Observation | None = None
         #: (retired, added) host names when the saved twin had another host set (a re-imported inventory)
         self.reconciled: tuple[list[str], list[str]] | None = None
         if restore:
             self._restore_twin()
         if not restore or self.snapshots.latest() is None:
-            self.snapshots.save(f"start:{self.store.now()}:{uuid.uuid4().hex[:8]}", step=0,
-                                state=dump_state(self.sim))
+            self.save_twin(f"start:{self.store.now()}:{uuid.uuid4().hex[:8]}")
         self.agents = RegionAgents(self.sim.network, agents)  # agents: loaded weights, to share them
         self.planner = planner or EmbeddedPlanner()
         self.confirm_timeout = confirm_timeout
@@ -111,20 +114,64 @@ class Defence(LiveTwin):
 
     # ================================================================ API
     def open_incident(self, *, title: str | None = None, requests: Iterable[PlannedAction] = (),
-                      max_cycles: int | None = None) -> IncidentStatus:
-        """Open a new incident and run its loop until it needs a decision or ends."""
-        with self._lock:
-            return self._open(title=title, requests=requests, max_cycles=max_cycles)
+                      max_cycles: int | None = None, scope: Iterable[str] | None = None) -> IncidentStatus:
+        """Open a new incident and run its loop until it needs a decision or ends.
 
-    def _open(self, *, title: str | None, requests: Iterable[PlannedAction], max_cycles: int | None) -> IncidentStatus:
+        ``scope``: the subnets (names) the incident defends; None: those of the requests' hosts,
+        or the whole twin when there are no requests.
+        """
+        with self._lock:
+            return self._open(title=title, requests=requests, max_cycles=max_cycles, scope=scope)
+
+    def _open(self, *, title: str | None, requests: Iterable[PlannedAction], max_cycles: int | None,
+              scope: Iterable[str] | None = None) -> IncidentStatus:
         incident = self._next_id()
+        requests = list(requests)
+        if scope is None and requests:
+            scope = self._subnets_of(h for r in requests for h in r.targets)
         with self.store.write():  # the incident, its requests and how to start it: all or nothing
             self.short.open_incident(incident, title=title or f"{self.scenario.attack.mode} attack on {self.scenario.name}")
             for request in requests:
                 self.short.add_request(incident, action=request.to_dict(), who=request.source)
-            self.chat.set_setting(f"incident:{incident}:start", {"max_cycles": max_cycles})
-        self._invoke(incident, self._start_state(incident))
+            self.chat.set_setting(f"incident:{incident}:start", {
+                "max_cycles": max_cycles, "scope": None if scope is None else sorted(set(scope))})
+        self._invoke(incident, self._start_state(incident), new_cycle=True)
         return self.status(incident)
+
+    def scope(self, incident: str) -> list[int] | None:
+        """The subnets (indices) ``incident`` defends; None: the whole twin."""
+        names = (self.chat.setting(f"incident:{incident}:start", {}) or {}).get("scope")
+        if names is None:
+            return None
+        index = {name: i for i, name in enumerate(self.sim.network.subnets)}
+        known = sorted(index[n] for n in names if n in index)
+        return known or None  # its subnets are gone (a re-imported inventory): the whole twin, not nothing
+
+    def widen_scope(self, incident: str, hosts: Iterable[str]) -> None:
+        """Add the subnets of ``hosts`` to a scoped incident (operators asked for actions there)."""
+        key = f"incident:{incident}:start"
+        start = self.chat.setting(key, {}) or {}
+        if start.get("scope") is None:
+            return
+        wider = sorted(set(start["scope"]) | set(self._subnets_of(hosts)))
+        if wider != start["scope"]:
+            self.chat.set_setting(key, start | {"scope": wider})
+
+    def uncovered_regions(self) -> list[int]:
+        """Subnets with a seen compromise that no open incident defends."""
+        net = self.sim.network
+        seen = sorted({int(net.subnet_of[h]) for h in self.sim.visible[0].nonzero()[0]})
+        covered: set[int] = set()
+        for row in self.short.incidents(status="open"):
+            scope = self.scope(row["id"])
+            if scope is None:
+                return []
+            covered.update(scope)
+        return [s for s in seen if s not in covered]
+
+    def _subnets_of(self, hosts: Iterable[str]) -> list[str]:
+        net = self.sim.network
+        return sorted({net.subnets[int(net.subnet_of[net.index[h]])] for h in hosts if h in net.index})
 
     def _start_state(self, incident: str) -> dict[str, Any]:
         start = self.chat.setting(f"incident:{incident}:start", {}) or {}
@@ -132,7 +179,9 @@ class Defence(LiveTwin):
                 "outcome": None, "requests": [], "recent_targets": [], "history": [], "quiet": 0}
 
     def status(self, incident: str) -> IncidentStatus:
-        snap = self._reader.get_state(self._config(incident))
+        return self._status_of(incident, self._reader.get_state(self._config(incident)))
+
+    def _status_of(self, incident: str, snap: Any) -> IncidentStatus:
         if not snap.values:
             row = self.short.incident(incident)
             if row is None:
@@ -148,7 +197,7 @@ class Defence(LiveTwin):
         with self._lock:
             status = self.status(incident)
             if not status.state and status.status == "open":
-                self._invoke(incident, self._start_state(incident))
+                self._invoke(incident, self._start_state(incident), new_cycle=True)
             elif status.pending is None:
                 self._invoke(incident, None)
             return self.status(incident)
@@ -156,12 +205,14 @@ class Defence(LiveTwin):
     def next_cycle(self, incident: str) -> IncidentStatus:
         """Live twin: start the incident's next cycle, unless it is waiting for a decision or closed."""
         with self._lock:
-            status = self.status(incident)
+            snap = self.graph.get_state(self._config(incident))
+            status = self._status_of(incident, snap)
             if status.status == "open" and status.pending is None:
-                if self._cut_short(incident):  # a failed write stopped the last run inside a step: finish that first
+                if snap.tasks and not snap.interrupts:  # a failed write stopped the last run inside a step: finish it
                     self._invoke(incident, None)
                 else:
-                    self._invoke(incident, {"incident": incident} if status.state else self._start_state(incident))
+                    self._invoke(incident, {"incident": incident} if status.state else self._start_state(incident),
+                                 new_cycle=True)
             return self.status(incident)
 
     def request(self, incident: str, actions: Iterable[PlannedAction], *, who: str) -> int:
@@ -246,24 +297,53 @@ class Defence(LiveTwin):
 
     # ================================================================ used by the nodes
     def perceive(self, **kwargs: Any) -> tuple[Perception, list[RegionView]]:
+        """The twin as it is now (``observation=self.observation()``: as the step's shared observation saw it)."""
         return perceive(self.sim, 0, **kwargs)
 
-    def make_plan(self, *, perception: Perception, views: list[RegionView], requests: list[PlannedAction]) -> Plan:
+    def observation(self) -> Observation:
+        """The twin as observed at the start of its current step, shared by every plan made in the step.
+
+        All of a step's defender actions are decided on one observation (the twin's rule: the
+        defender acts, then the attacker moves), so the agents run once per region and step
+        however many incidents are open; hosts acted on in the step are in ``acted``.
+        """
+        if self._observed is None or self._observed.key != (self._epoch,):
+            self._observed = observe(self.sim, 0, key=(self._epoch,))
+        return self._observed
+
+    def _twin_moved(self) -> None:
+        """The twin changed other than by a defender action (a step, an alert, a restore): observe it afresh."""
+        self._epoch += 1
+
+    def _acted_on(self, hosts: Iterable[int]) -> None:
+        if self._observed is not None and self._observed.key == (self._epoch,):
+            self._observed.acted.update(int(h) for h in hosts)
+
+    def make_plan(self, *, perception: Perception, views: list[RegionView], requests: list[PlannedAction],
+                  scope: Collection[int] | None = None, observation: Observation | None = None) -> Plan:
+        """A plan for the subnets in ``scope`` (None: all), on ``observation`` when given (else the twin now)."""
         policy = self.long.policy()
         budget = self.scenario.defender.actions_per_step
+        if scope is not None:
+            views = [v for v in views if v.region in scope]
 
         def toolbox() -> Toolbox:
             return Toolbox(sim=self.sim, perception=perception, agents=self.agents, budget=budget, policy=policy,
-                           requests=requests, recall=lambda q: [r.text for r in self.long.recall(q)])
+                           requests=requests, recall=lambda q: [r.text for r in self.long.recall(q)],
+                           observation=observation)
 
         query = " ".join([self.scenario.attack.mode] + [s.subnet for s in perception.subnets if s.seen])
-        lessons = [r.text for r in self.long.recall(query, limit=3)]
+        lessons = [r.text for r in self.long.recall(query, limit=3)] if getattr(self.planner, "reads_lessons", True) else []
         ctx = PlanContext(perception=perception, views=views, toolbox=toolbox(), budget=budget, lessons=lessons)
         return self.planner.plan(ctx)
 
     def execute(self, incident: str, action: dict[str, Any]) -> dict[str, Any]:
         """Carry out one approved action exactly once, through the executor (see graph.execution)."""
         return execute(self, incident, action)
+
+    def execute_all(self, incident: str, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Carry out a step's approved actions, each exactly once (see graph.execution)."""
+        return execute_all(self, incident, actions)
 
     def tick(self, incident: str, cycle: int) -> list[int]:
         """Let the attacker move once (when this loop drives the twin); returns the attack attempts' hosts."""
@@ -273,7 +353,8 @@ class Defence(LiveTwin):
                 with self.store.write():
                     if not self.snapshots.has(key):
                         self.sim.step()
-                        self.snapshots.save(key, step=int(self.sim.t[0]), state=dump_state(self.sim))
+                        self._twin_moved()
+                        self.save_twin(key)
                         self._record_metrics()
             except BaseException:
                 self._restore_twin()
@@ -298,19 +379,34 @@ class Defence(LiveTwin):
         last = history[-1] if history else {"availability_after": self.metrics()["availability"]}
         summary = (f"{self.scenario.attack.mode} attack, {len(history)} step(s); executed {counts}; "
                    f"availability {last['availability_after']:.0%} at close.")
+        if self.long.incident_record(incident) is not None:  # recorded already: this is the step run again
+            self._mark_closed(incident)
+            return
         title = (self.short.incident(incident) or {}).get("title", incident)
         self.long.record_outcome(incident, title=title, summary=summary, outcome=outcome)
         self.long.add_lesson(f"{outcome.split(':')[0].capitalize()} a {self.scenario.attack.mode} attack "
                              f"with {counts}: {outcome}.", incident=incident,
                              tags=[self.scenario.attack.mode, outcome.split(":")[0]])
+        self._mark_closed(incident)
+
+    def _mark_closed(self, incident: str) -> None:
         if (self.short.incident(incident) or {}).get("status") == "open":
             self.short.set_incident_status(incident, "closed")
 
     # ================================================================ internals
-    def _invoke(self, incident: str, value: Any) -> None:
+    def _invoke(self, incident: str, value: Any, *, new_cycle: bool = False) -> None:
+        """Run the incident's graph from ``value``.
+
+        Checkpoints are written after every node ("sync"), except for a live twin's new cycle,
+        which is checkpointed when it ends or asks for a decision ("exit"): every node's side
+        effects are keyed (notes, the plan recorded per cycle, claims and audit entries, the
+        observation and the close), so a cycle cut short by a crash runs again from its start
+        and does nothing twice.  ``cyberops bench kill --live`` checks this.
+        """
         config = self._config(incident) | {"recursion_limit": RECURSION_LIMIT}
+        durability = "exit" if new_cycle and not self.tick_on_act else "sync"
         try:
-            for update in self.graph.stream(value, config, durability="sync", stream_mode="updates"):
+            for update in self.graph.stream(value, config, durability=durability, stream_mode="updates"):
                 if self.on_update is not None:
                     self.on_update(incident, update)
         except sqlite3.DatabaseError as exc:  # the checkpointer's own connection: the same clear error as memory's
@@ -339,10 +435,31 @@ class Defence(LiveTwin):
     def _next_id(self) -> str:
         return f"INC-{len(self.short.incidents()) + 1:04d}"
 
+    def save_twin(self, key: str) -> bool:
+        """Snapshot the twin under ``key`` (False if taken), noting the audit log's newest entry with it.
+
+        Executed actions are not snapshotted one by one: their ``executed`` entries are the
+        record, and :meth:`_restore_twin` replays those newer than the snapshot's note.
+        """
+        with self.store.write():
+            return self.snapshots.save(key, step=int(self.sim.t[0]),
+                                       state=dump_state(self.sim, note={"audit_id": self.audit.last_id()}))
+
+    def saved_twin(self) -> Simulator:
+        """A new simulator holding the twin as memory has it: what a restarted process would carry on with."""
+        sim = build_simulator(self.scenario)
+        latest = self.snapshots.latest()
+        if latest is not None:
+            restore_state(sim, latest[2])
+            self._replay_executed(snapshot_note(latest[2]).get("audit_id"), sim)
+        return sim
+
     def _restore_twin(self) -> None:
+        """Put the twin back as memory has it: the newest snapshot, then the actions executed since."""
         latest = self.snapshots.latest()
         if latest is None:
             return
+        self._twin_moved()
         try:
             restore_state(self.sim, latest[2])
         except SnapshotError:
@@ -350,5 +467,21 @@ class Defence(LiveTwin):
                 self.reconciled = remap_state(latest[2], self.sim)
             except SnapshotError as exc:
                 raise InputError(self.store.path, "twin_snapshots", str(exc)) from None
-            self.snapshots.save(f"reimport:{uuid.uuid4().hex}", step=int(self.sim.t[0]), state=dump_state(self.sim))
+            self._replay_executed(snapshot_note(latest[2]).get("audit_id"))
+            self.save_twin(f"reimport:{uuid.uuid4().hex}")
+            return
+        self._replay_executed(snapshot_note(latest[2]).get("audit_id"))
 
+    def _replay_executed(self, watermark: int | None, sim: Simulator | None = None) -> None:
+        """Apply again to ``sim`` (the twin), in order, the successful actions executed after audit entry ``watermark``."""
+        sim = sim or self.sim
+        if watermark is None:  # a snapshot from before notes: it was saved after every action
+            return
+        index = sim.network.index
+        for entry in self.audit.executed_since(watermark):
+            action = self.short.action(entry["action_id"])
+            hosts = [index[h] for h in entry["targets"] if h in index]
+            if not (entry["result"] or {}).get("ok") or action is None or not hosts:
+                continue
+            nodes = np.array([hosts], dtype=np.int64)
+            sim.act(np.full(nodes.shape, ACTIONS.index(action.kind)), nodes)

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import Any
 
-from graph.perception import Perception
+import numpy as np
+
+from graph.perception import Observation, Perception
 from graph.planning import ACTION_KINDS, AGENT_FOR_KIND, PlannedAction
 from memory.long_term import OperatorPolicy
 from rl_agents.hierarchical import RegionAgents
@@ -84,7 +86,10 @@ class Toolbox:
         requests: Iterable[PlannedAction] = (),
         recall: Callable[[str], list[str]] | None = None,
         b: int = 0,
+        observation: Observation | None = None,
     ) -> None:
+        """``observation``: the step's shared observation the agents read (their features and scores are
+        then built once for every plan made on it, and hosts acted on since are off limits); None: the twin now."""
         self.sim, self.b, self.perception, self.agents = sim, b, perception, agents
         self.network = sim.network
         self.budget = budget
@@ -93,10 +98,15 @@ class Toolbox:
         self.proposed: list[PlannedAction] = []
         self.refused: list[dict] = []
         self._planned = 0  # actions the planner added (operator requests don't use the budget)
-        agents.look(sim, b)
+        if observation is None:
+            agents.look(sim, b)
+        else:
+            agents.look(sim, b, key=observation.key, state=observation.agent_state)
+            agents.take_all(np.fromiter(observation.acted, dtype=np.int64, count=len(observation.acted)))
         self._protected = set(self.policy.protected_assets)
-        for name in self._protected & set(self.network.index):
-            agents.take(self.network.index[name])
+        for name in sorted(self._protected):
+            if name in self.network.index:
+                agents.take(self.network.index[name])
         for request in requests:
             try:
                 self._add(request, budgeted=False)

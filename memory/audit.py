@@ -70,10 +70,9 @@ class AuditLog:
         For steps that may run again after a crash or a retry: the log keeps one entry per event.
         """
         with self.store.write():
-            rows = list(self.store.db["audit_log"].rows_where("action_id = ? AND event = ?", [action_id, event],
-                                                              order_by="id", limit=1))
-            if rows:
-                return rows[0]
+            row = self._first(action_id, event)
+            if row is not None:
+                return row
             return self.append(event, who=who, incident=incident, action_id=action_id, targets=targets,
                                why=why, result=result)
 
@@ -86,13 +85,32 @@ class AuditLog:
 
     def entry(self, action_id: str, event: str) -> dict[str, Any] | None:
         """The first ``event`` entry of ``action_id`` (decoded like :meth:`entries`), or None."""
-        rows = list(self.store.db["audit_log"].rows_where("action_id = ? AND event = ?", [action_id, event],
-                                                          order_by="id", limit=1))
-        if not rows:
+        row = self._first(action_id, event)
+        if row is None:
             return None
-        row = rows[0]
         return row | {"targets": json.loads(row["targets"]),
                       "result": None if row["result"] is None else json.loads(row["result"])}
+
+    def _first(self, action_id: str, event: str) -> dict[str, Any] | None:
+        # plain SQL: the loop asks this several times per action, and sqlite-utils' rows_where
+        # looks the table up in sqlite_master on every call
+        cursor = self.store.db.execute("SELECT * FROM audit_log WHERE action_id = ? AND event = ? ORDER BY id LIMIT 1",
+                                       [action_id, event])
+        row = cursor.fetchone()
+        return None if row is None else dict(zip((c[0] for c in cursor.description), row))
+
+    def last_id(self) -> int:
+        """The id of the newest entry (0 when the log is empty): a watermark for :meth:`executed_since`."""
+        return self.store.db.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()[0]
+
+    def executed_since(self, watermark: int) -> list[dict[str, Any]]:
+        """The ``executed`` entries after ``watermark``, oldest first, decoded like :meth:`entries`."""
+        cursor = self.store.db.execute("SELECT * FROM audit_log WHERE id > ? AND event = 'executed' ORDER BY id",
+                                       [watermark])
+        columns = [c[0] for c in cursor.description]
+        return [row | {"targets": json.loads(row["targets"]),
+                       "result": None if row["result"] is None else json.loads(row["result"])}
+                for row in (dict(zip(columns, values)) for values in cursor.fetchall())]
 
     def __len__(self) -> int:
         return self.store.db.execute("SELECT count(*) FROM audit_log").fetchone()[0]

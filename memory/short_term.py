@@ -54,10 +54,17 @@ class ShortTermMemory:
         return list(self.store.db["incidents"].rows_where(where, args, order_by="opened_at, id"))
 
     # ---------------------------------------------------------------- observations
-    def add_observation(self, incident: str, *, step: int, observation: dict[str, Any]) -> None:
+    def add_observation(self, incident: str, *, step: int, observation: dict[str, Any]) -> bool:
+        """Record what a cycle saw; an observation with the same ``cycle`` recorded already (a step run again
+        after a crash) is kept instead, and False returned."""
         with self.store.write() as db:
+            if "cycle" in observation and db.execute(
+                    "SELECT 1 FROM observations WHERE incident = ? AND json_extract(json, '$.cycle') = ?",
+                    [incident, observation["cycle"]]).fetchone():
+                return False
             db.execute("INSERT INTO observations (incident, step, json, at) VALUES (?, ?, ?, ?)",
                        [incident, step, json.dumps(observation, sort_keys=True), self.store.now()])
+            return True
 
     def recent_observations(self, incident: str, *, limit: int = 10) -> list[dict[str, Any]]:
         """The last ``limit`` observations, oldest first, as ``{"step", "at", "observation"}``."""

@@ -27,12 +27,14 @@ Allocation rules, in priority order (the paper's rule stand-in, sharpened):
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
-from rl_agents.policy import AGENT_ACTIONS
+from rl_agents.policy import AGENT_ACTIONS, action_mask
 from rl_agents.weights import RegionAgent, load_agent
 from twin.network import UNREACHABLE, Network
 from twin.observation import FeatureBuilder, edge_index
@@ -73,11 +75,16 @@ def region_views(sim: Simulator, b: int, previous: dict[int, int] | None = None)
             seen_linked=int(linked.sum()),
             isolated_clean=int((iso[sl] & ~seen[sl]).sum()),
             critical_distance=dist,
-            approach=max(0, min(before, FAR) - dist) if dist < FAR and before < FAR else 0,
+            approach=hops_closer(before, dist),
             exposure=float((sim.vulnerability[b, sl][near] - 0.01).sum()),
             hvn_linked=int((net.high_value[sl] & ~iso[sl]).sum()),
         ))
     return views
+
+
+def hops_closer(before: int, now: int) -> int:
+    """Hops a seen compromise came closer to a high-value host since the last look (0 with none then or now)."""
+    return max(0, before - now) if now < FAR and before < FAR else 0
 
 
 class TacticalPlanner:
@@ -114,7 +121,8 @@ class RegionAgents:
     """The four pretrained agents bound to one network's regions: "pick a host for this job here".
 
     Shared by :class:`HierarchicalDefender` and the LangGraph planners, so both choose
-    hosts the same way.  Per-region features are built once per twin and step (``look``).
+    hosts the same way.  Per-region features and scores are built once per look, or once per
+    shared observation (``look(key=...)``).
     """
 
     def __init__(self, network: Network, agents: dict[str, RegionAgent] | None = None) -> None:
@@ -128,25 +136,47 @@ class RegionAgents:
         self._features: dict[int, np.ndarray] = {}
         self._taken: dict[int, np.ndarray] = {}
         self._scores: dict[tuple[str, int], Any] = {}
+        self._key: Hashable | None = None
+        self._state: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None
 
-    def look(self, sim: Simulator, b: int) -> None:
-        """Start choosing for twin ``b`` as it is now: forget earlier features and picks."""
-        self._sim, self._b = sim, b
-        self._features, self._taken, self._scores = {}, {}, {}
+    def look(self, sim: Simulator, b: int, *, key: Hashable | None = None,
+             state: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None) -> None:
+        """Start choosing for twin ``b``: forget earlier picks, and features unless ``key`` is the last look's.
+
+        ``key`` names one observation of the twin that several plans share (the loop's step): the
+        features and the agents' scores built for it are kept, so each agent runs once per region
+        and observation however many incidents plan on it.  ``state`` is that observation's
+        ``(visible, isolated, vulnerability, time)`` to read instead of the twin's arrays now.
+        """
+        keep = key is not None and key == self._key
+        self._sim, self._b, self._key, self._state = sim, b, key, state
+        if not keep:
+            self._features, self._scores = {}, {}
+        self._taken = {}
 
     def take(self, host: int) -> None:
         """Mark ``host`` as used (or off limits), so no agent picks it again in this look."""
         region = int(self.network.subnet_of[host])
         self._region_state(region)[1][host - self.regions[region][0][0]] = True
 
+    def take_all(self, hosts: np.ndarray) -> None:
+        """:meth:`take` for many hosts at once."""
+        hosts = np.asarray(hosts, dtype=np.int64)
+        regions = self.network.subnet_of[hosts]
+        for region in np.unique(regions).tolist():
+            mine = hosts[regions == region]
+            self._region_state(region)[1][mine - self.regions[region][0][0]] = True
+
     def choose(self, agent_name: str, region: int) -> int | None:
         """The host (global index) agent ``agent_name`` picks in ``region``, or None if none is useful."""
         features, taken = self._region_state(region)
         hosts, _, edges = self.regions[region]
         agent = self.agents[agent_name]
-        if (agent_name, region) not in self._scores:  # one forward pass per agent and region per look
-            self._scores[(agent_name, region)] = agent.policy.scores(features, edges)
-        local = agent.policy.pick(self._scores[(agent_name, region)], features, agent.kind, exclude=taken)
+        if (agent_name, region) not in self._scores:  # one forward pass (and mask) per agent and region per look
+            self._scores[(agent_name, region)] = (agent.policy.scores(features, edges),
+                                                  action_mask(agent.kind, torch.as_tensor(features)))
+        scores, mask = self._scores[(agent_name, region)]
+        local = agent.policy.pick(scores, features, agent.kind, exclude=taken, mask=mask)
         if local is None:
             return None
         taken[local] = True
@@ -156,11 +186,16 @@ class RegionAgents:
         return self.agents[agent_name].kind
 
     def _region_state(self, region: int) -> tuple[np.ndarray, np.ndarray]:
+        hosts, builder, _ = self.regions[region]
         if region not in self._features:
-            sim, b = self._sim, self._b
-            hosts, builder, _ = self.regions[region]
-            time = sim.t[b] / sim.horizon
-            self._features[region] = builder.build(sim.visible[b], sim.isolated[b], sim.vulnerability[b], time)
+            if self._state is not None:
+                visible, isolated, vulnerability, time = self._state
+            else:
+                sim, b = self._sim, self._b
+                visible, isolated, vulnerability, time = sim.visible[b], sim.isolated[b], sim.vulnerability[b], \
+                    sim.t[b] / sim.horizon
+            self._features[region] = builder.build(visible, isolated, vulnerability, time)
+        if region not in self._taken:
             self._taken[region] = np.zeros(len(hosts), dtype=bool)
         return self._features[region], self._taken[region]
 

@@ -25,9 +25,8 @@ from bot.conversation import Conversation
 from bot.surface import Click, Message
 from graph.runtime import Defence
 from memory.store import MemoryUnavailable, open_store
-from twin.build import build_simulator
 from twin.scenario import scenario_from_dict
-from twin.snapshot import STATE_ARRAYS, restore_state
+from twin.snapshot import STATE_ARRAYS
 
 SCENARIO = {
     "name": "faults", "seed": 3, "horizon": 40,
@@ -194,9 +193,9 @@ def assert_nothing_half_done(conversation: Conversation) -> None:
 
 
 def assert_twin_is_saved(d: Defence) -> None:
-    """The live twin is the newest snapshot: no step or action stands that memory did not keep."""
-    saved = build_simulator(d.scenario)
-    restore_state(saved, d.snapshots.latest()[2])
+    """The live twin is the one memory keeps (newest snapshot and the actions executed since): no step or
+    action stands that memory did not keep."""
+    saved = d.saved_twin()
     for name in STATE_ARRAYS:
         np.testing.assert_array_equal(getattr(saved, name), getattr(d.sim, name), err_msg=name)
 
