@@ -404,7 +404,7 @@ class _Run:
             "categories": categories, "tried": len(self.cases), "rejected": sum(c["rejected"] for c in self.cases),
             "genuine_approvals": len(self.genuine), "actions_executed": sum(executed.values()),
             "approved_not_by_the_approver": sorted({e["action_id"] for e in approved} - self.genuine_actions)[:10],
-            "lost_or_duplicated_actions": duplicated + lost,
+            "lost_or_duplicated_actions": duplicated + lost, "lost_actions": lost, "duplicated_actions": duplicated,
             "executed_without_approval": len(set(executed) - {e["action_id"] for e in approved}),
             "audit_chain_ok": self.defence.audit.verify() is None,
             "cases": self.cases,

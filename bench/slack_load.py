@@ -366,6 +366,7 @@ def _tally(run: _Run, sent: dict, defence, api) -> dict:
         "actions_executed": sum(executed.values()),
         "duplicate_actions": sum(n - 1 for n in executed.values() if n > 1),
         "executed_without_approval": len(set(executed) - approved),
+        "lost_actions": len(approved - set(executed)),  # approved, never executed
         "commands_answered": len(names & set(run.commands)),
     }
     result["meets_targets"] = bool(result["acked_within_3s"] == result["requests"] and errors == 0

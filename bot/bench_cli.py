@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
+from bench.reliability import PARTS
 from twin.errors import InputError
 
 
@@ -72,6 +74,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     k.add_argument("--trials", type=int, default=100, metavar="N", help="kill points to try (default: 100)")
     k.add_argument("--seed", type=int, default=0, metavar="S", help="first trial's seed (default: 0)")
+    k.add_argument("--live", action="store_true",
+                   help="drive incidents on a live twin with a ticking clock, as `cyberops serve` does "
+                        "(default: one run-incident loop at a time)")
     k.add_argument("--json", action="store_true", help="print one JSON object")
     k.set_defaults(func=_cmd_bench_kill)
     m = bsub.add_parser(
@@ -117,6 +122,60 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     h.add_argument("--json", action="store_true", help="print one JSON object")
     h.set_defaults(func=_cmd_bench_hostile)
+    _add_bench_reliability(bsub)
+
+
+def _add_bench_reliability(bsub: argparse._SubParsersAction) -> None:
+    r = bsub.add_parser(
+        "reliability", help="issue 8's figures in one run: kill points, Slack load, hostile inputs, incidents",
+        description="Run the kill-point, Slack-load, hostile-input and many-incidents benches one after another "
+                    "(with progress), then print one summary table: kill points survived/tried, Slack requests "
+                    "served/sent with ack p50/p99, hostile inputs rejected/tried, the tick time with N incidents "
+                    "open against 1 s, and the actions lost and duplicated over all parts (target 0), each PASS "
+                    "or MISS against issue 8's targets. Exit status 1 when any target is missed (or a part fails), "
+                    "0 when every one is met. At the defaults it takes about 15-30 minutes on 2 cores.",
+    )
+    r.add_argument("--only", default=",".join(PARTS), metavar="PARTS",
+                   help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all)")
+    r.add_argument("--kill-trials", type=int, default=100, metavar="N", help="kill points to try (default: 100)")
+    r.add_argument("--requests", type=int, default=1000, metavar="N", help="Slack requests in all (default: 1000)")
+    r.add_argument("--clients", type=int, default=50, metavar="C", help="concurrent Slack clients (default: 50)")
+    r.add_argument("--incidents", type=int, default=100, metavar="N",
+                   help="incidents open on the 10,000-host twin (default: 100)")
+    r.add_argument("--ticks", type=int, default=3, metavar="T", help="ticks to time with them (default: 3)")
+    r.add_argument("--tick-target", type=float, default=1.0, metavar="S",
+                   help="longest tick that passes, in seconds (default: 1, the clock's period)")
+    r.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="first kill trial's seed and the Slack mix's (default: 0)")
+    r.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
+    r.set_defaults(func=_cmd_bench_reliability)
+
+
+def _cmd_bench_reliability(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bench.reliability import run_parts, summary_rows, summary_table, targets_met
+
+    parts = tuple(dict.fromkeys(p.strip() for p in args.only.split(",") if p.strip()))
+    unknown = [p for p in parts if p not in PARTS]
+    if not parts or unknown:
+        raise InputError("command line", "--only", (f"unknown part {unknown[0]!r}" if unknown else "name at least "
+                                                    "one part") + f"; choose from {','.join(PARTS)}")
+    if args.kill_trials < 1 or args.requests < 20 or args.clients < 1 or args.incidents < 1 or args.ticks < 1:
+        raise InputError("command line", "--kill-trials/--requests/--clients/--incidents/--ticks",
+                         "need kill trials >= 1, requests >= 20, clients >= 1, incidents >= 1, ticks >= 1")
+    started = time.monotonic()
+    results = run_parts(parts, kill_trials=args.kill_trials, requests=args.requests, clients=args.clients,
+                        incidents=args.incidents, ticks=args.ticks, seed=args.seed, tick_target_s=args.tick_target,
+                        console=Console(stderr=args.json))
+    rows = summary_rows(results, tick_target_s=args.tick_target)
+    met = targets_met(rows)
+    seconds = time.monotonic() - started
+    if args.json:
+        print(json.dumps({"summary": rows, "targets_met": met, "seconds": round(seconds, 1), "parts": results}))
+    else:
+        Console().print(summary_table(rows, seconds=seconds))
+    return 0 if met else 1
 
 
 def _cmd_bench_slack(args: argparse.Namespace) -> int:
@@ -165,7 +224,7 @@ def _cmd_bench_kill(args: argparse.Namespace) -> int:
     progress = None if args.json else (lambda i, r: print(
         f"trial {i}/{args.trials}: killed during {r['stage']}: {'OK' if not r['problems'] else r['problems'][:2]}",
         flush=True))
-    result = run(args.trials, seed=args.seed, progress=progress)
+    result = run(args.trials, seed=args.seed, progress=progress, live=args.live)
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
     return 0 if result["failed"] == 0 else 1
 
