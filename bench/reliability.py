@@ -22,7 +22,7 @@ TICK_TARGET_S = 1.0  # serve's clock period: a tick with 100 incidents open must
 
 
 def run_parts(parts: tuple[str, ...] = PARTS, *, kill_trials: int = 100, requests: int = 1000, clients: int = 50,
-              incidents: int = 100, ticks: int = 3, seed: int = 0, tick_target_s: float = TICK_TARGET_S,
+              incidents: int = 100, ticks: int = 5, seed: int = 0, tick_target_s: float = TICK_TARGET_S,
               console: Console | None = None) -> dict[str, dict]:
     """Each part's own result (or ``{"error": ...}``) plus ``seconds``, keyed by part; progress, and a line per
     part as it ends, on ``console``."""

@@ -81,11 +81,15 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     k.set_defaults(func=_cmd_bench_kill)
     m = bsub.add_parser(
         "incidents", help="many concurrent incidents on a 10,000-host live twin: time per tick",
-        description="Open N incidents on a 10,000-host live twin (every action class on auto) and time ticks: one "
-                    "twin step plus the next cycle of every open incident, as cyberops serve's clock runs them.",
+        description="Let the attacker run WARMUP steps on a 10,000-host live twin, open N incidents (each on an "
+                    "operator's request for one host, so each defends that host's subnet; every action class on "
+                    "auto) and time ticks: one twin step plus the next cycle of every open incident, as cyberops "
+                    "serve's clock runs them (without chat posts). Prints wall and CPU seconds per tick.",
     )
     m.add_argument("--incidents", type=int, default=100, metavar="N", help="incidents to open (default: 100)")
-    m.add_argument("--ticks", type=int, default=3, metavar="T", help="ticks to time (default: 3)")
+    m.add_argument("--ticks", type=int, default=5, metavar="T", help="ticks to time (default: 5)")
+    m.add_argument("--warmup", type=int, default=20, metavar="W",
+                   help="attacker steps before the incidents open (default: 20)")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.set_defaults(func=_cmd_bench_incidents)
     k = bsub.add_parser(
@@ -142,7 +146,7 @@ def _add_bench_reliability(bsub: argparse._SubParsersAction) -> None:
     r.add_argument("--clients", type=int, default=50, metavar="C", help="concurrent Slack clients (default: 50)")
     r.add_argument("--incidents", type=int, default=100, metavar="N",
                    help="incidents open on the 10,000-host twin (default: 100)")
-    r.add_argument("--ticks", type=int, default=3, metavar="T", help="ticks to time with them (default: 3)")
+    r.add_argument("--ticks", type=int, default=5, metavar="T", help="ticks to time with them (default: 5)")
     r.add_argument("--tick-target", type=float, default=1.0, metavar="S",
                    help="longest tick that passes, in seconds (default: 1, the clock's period)")
     r.add_argument("--seed", type=int, default=0, metavar="S",
@@ -209,9 +213,10 @@ def _cmd_bench_slack_load(args: argparse.Namespace) -> int:
 def _cmd_bench_incidents(args: argparse.Namespace) -> int:
     from bench.incidents_bench import bench_incidents
 
-    if args.incidents < 1 or args.ticks < 1:
-        raise InputError("command line", "--incidents/--ticks", "need at least 1 of each")
-    result = bench_incidents(incidents=args.incidents, ticks=args.ticks)
+    if args.incidents < 1 or args.ticks < 1 or args.warmup < 0:
+        raise InputError("command line", "--incidents/--ticks/--warmup", "need at least 1 incident and tick, "
+                         "and no negative warm-up")
+    result = bench_incidents(incidents=args.incidents, ticks=args.ticks, warmup=args.warmup)
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
     return 0
 

@@ -71,6 +71,9 @@ def build_conversation(scenario_name: str, db: str, *, surfaces: dict, channels:
     from memory.store import open_store
     from twin.scenario import load_scenario
 
+    from rl_agents.policy import serving_threads
+
+    serving_threads()
     scenario = load_scenario(scenario_name)
     store = open_store(db)
     defence = Defence(scenario=scenario, store=store, tick_on_act=not live, restore=restore,

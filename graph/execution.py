@@ -97,6 +97,7 @@ def execute_all(defence: Defence, incident: str, actions: list[dict[str, Any]]) 
 def _finish(defence: Defence, incident: str, sent: list[tuple[dict[str, Any], bool, str]]) -> None:
     """Change the twin (for each success) and write the ``executed`` entries, in one transaction."""
     acted: list[int] = []
+    entries: list[dict[str, Any]] = []
     with defence._lock:
         try:
             with defence.store.write():
@@ -109,11 +110,13 @@ def _finish(defence: Defence, incident: str, sent: list[tuple[dict[str, Any], bo
                         flags = defence.sim.act(np.full(nodes.shape, ACTIONS.index(action["kind"])), nodes).reshape(-1)
                         changed = [h for h, c in zip(targets, flags) if c]
                         acted += hosts
-                    defence.audit.append_once(
-                        "executed", who=f"agent:{action['source']}", incident=incident, action_id=key,
-                        targets=targets, why=action["reason"],
-                        result={"ok": ok, "executor": defence.executor.name, "message": message[:500],
-                                "changed": changed, "unchanged": [h for h in targets if h not in changed] if ok else []})
+                    entries.append({
+                        "event": "executed", "who": f"agent:{action['source']}", "incident": incident,
+                        "action_id": key, "targets": targets, "why": action["reason"],
+                        "result": {"ok": ok, "executor": defence.executor.name, "message": message[:500],
+                                   "changed": changed,
+                                   "unchanged": [h for h in targets if h not in changed] if ok else []}})
+                defence.audit.append_once_all(entries)
         except BaseException:
             defence._restore_twin()  # the transaction rolled back (even a failed commit): so must the twin
             raise

@@ -75,21 +75,23 @@ def build_graph(defence: Defence) -> StateGraph:
                                  views=[RegionView(**v) for v in state["views"]], requests=requests,
                                  scope=defence.scope(incident), observation=defence.observation())
         out = made.to_dict() | {"at": defence.store.now(), "cycle": cycle}
+        entries = []
+        for i, action in enumerate(out["actions"]):
+            action["key"] = action_key(incident, cycle, i)
+            action["status"] = "pending"
+            entries.append({"event": "proposed", "who": f"planner:{made.planner}", "incident": incident,
+                            "action_id": action["key"], "targets": action["targets"], "why": action["reason"]})
+        for i, attempt in enumerate(out["refused"]):
+            source = attempt.get("source", made.planner)
+            who = "operator" if source == "operator" else f"planner:{'llm' if source == 'llm' else made.planner}"
+            entries.append({"event": "refused", "who": who, "incident": incident,
+                            "action_id": f"{incident}/c{cycle}/refused{i}", "targets": attempt.get("targets", []),
+                            "why": f"{attempt.get('kind')}: {attempt.get('why')}"})
         with defence.store.write():  # the plan's proposals and refusals: one transaction (planning stays outside)
-            for i, action in enumerate(out["actions"]):
-                action["key"] = action_key(incident, cycle, i)
-                action["status"] = "pending"
+            for action in out["actions"]:
                 defence.short.propose_action(incident, key=action["key"], kind=action["kind"],
                                              targets=action["targets"])
-                defence.audit.append_once("proposed", who=f"planner:{made.planner}", incident=incident,
-                                          action_id=action["key"], targets=action["targets"], why=action["reason"])
-            for i, attempt in enumerate(out["refused"]):
-                source = attempt.get("source", made.planner)
-                who = "operator" if source == "operator" else f"planner:{'llm' if source == 'llm' else made.planner}"
-                defence.audit.append_once("refused", who=who, incident=incident,
-                                          action_id=f"{incident}/c{cycle}/refused{i}",
-                                          targets=attempt.get("targets", []),
-                                          why=f"{attempt.get('kind')}: {attempt.get('why')}")
+            defence.audit.append_once_all(entries)
             defence.chat.set_setting(f"plan:{incident}", {"cycle": cycle, "plan": out})
         return {"plan": out, "requests": [], "decision": None}
 
@@ -99,9 +101,9 @@ def build_graph(defence: Defence) -> StateGraph:
         policy = defence.long.policy()
         asking = [a for a in actions if policy.autonomy_for(a["kind"]) != "auto"]
         with defence.store.write():
-            for a in actions:
-                if a not in asking:
-                    _settle(defence, incident, a, "approved", who="policy:auto", why="autonomy policy allows this class")
+            defence.audit.append_once_all([_settle(defence, incident, a, "approved", who="policy:auto",
+                                                   why="autonomy policy allows this class")
+                                           for a in actions if a not in asking])
         decision = None
         if asking:
             iid = interrupt_id(incident, cycle)
@@ -130,13 +132,17 @@ def build_graph(defence: Defence) -> StateGraph:
         incident, cycle = state["incident"], state.get("cycle", 0)
         before = state["perception"]
         after = defence.metrics()
+        scope = defence.scope(incident)  # what this incident defends: its seen compromises decide its end
+        seen_before = before["seen"] if scope is None else \
+            sum(s["seen"] for s in before["subnets"] if s["index"] in scope)
+        seen_after = after["seen"] if scope is None else defence.seen_in(scope)
         executed = [r for r in state.get("results", []) if r["status"] == "executed"]
         entry = {"cycle": cycle, "step": after["step"], "availability_before": before["availability"],
-                 "availability_after": after["availability"], "seen_before": before["seen"],
-                 "seen_after": after["seen"], "executed": [r["kind"] for r in executed]}
+                 "availability_after": after["availability"], "seen_before": seen_before,
+                 "seen_after": seen_after, "executed": [r["kind"] for r in executed]}
         history = (state.get("history", []) + [entry])[-HISTORY_KEPT:]
         # quiet: nothing seen when the step began nor after it (a reset that clears a compromise is no quiet)
-        quiet = state.get("quiet", 0) + 1 if before["seen"] == 0 and after["seen"] == 0 else 0
+        quiet = state.get("quiet", 0) + 1 if seen_before == 0 and seen_after == 0 else 0
         outcome = _outcome(after, quiet, cycle + 1, state.get("max_cycles"))
         update = {"cycle": cycle + 1, "history": history, "quiet": quiet, "results": []}
         with defence.store.write():  # the observation and, at the end, the record and lesson: one transaction
@@ -171,30 +177,31 @@ def _outcome(after: dict, quiet: int, cycles: int, max_cycles: int | None) -> st
     return None
 
 
-def _settle(defence: Defence, incident: str, action: dict, status: str, *, who: str, why: str) -> None:
-    """Record an action's new status in short-term memory and the audit log (idempotent)."""
+def _settle(defence: Defence, incident: str, action: dict, status: str, *, who: str, why: str) -> dict:
+    """Record an action's new status in short-term memory; returns its audit entry, for ``append_once_all``."""
     if defence.short.action(action["key"]).status != "executed":
         defence.short.set_action_status(action["key"], status)
     action["status"] = status
-    defence.audit.append_once(status, who=who, incident=incident, action_id=action["key"],
-                              targets=action["targets"], why=why)
+    return {"event": status, "who": who, "incident": incident, "action_id": action["key"],
+            "targets": action["targets"], "why": why}
 
 
 def _apply_decision(defence: Defence, incident: str, asking: list[dict], decision: dict) -> None:
     kind, who = decision.get("decision"), str(decision.get("by", "unknown"))
+    entries = []
     if kind == "expire":
         for a in asking:
-            _settle(defence, incident, a, "expired", who="system", why="no decision before the confirmation expired")
-        return
+            entries.append(_settle(defence, incident, a, "expired", who="system",
+                                   why="no decision before the confirmation expired"))
     drop = set(decision.get("drop", ())) if kind == "edit" else set()
-    for a in asking:
+    for a in asking if kind != "expire" else ():
         kept = [h for h in a["targets"] if h not in drop]
         if kind == "reject" or not kept:
             why = "rejected by the operator" if kind == "reject" else f"edited out by {who}"
-            _settle(defence, incident, a, "rejected", who=who, why=why)
+            entries.append(_settle(defence, incident, a, "rejected", who=who, why=why))
         elif kind in ("approve", "edit"):
             if kept != a["targets"]:
                 a["targets"] = kept
             how = "approved" if kind == "approve" else f"approved without {', '.join(sorted(drop))}"
-            _settle(defence, incident, a, "approved", who=who, why=f"{how} by {who}")
-
+            entries.append(_settle(defence, incident, a, "approved", who=who, why=f"{how} by {who}"))
+    defence.audit.append_once_all(entries)

@@ -157,6 +157,10 @@ class Defence(LiveTwin):
         if wider != start["scope"]:
             self.chat.set_setting(key, start | {"scope": wider})
 
+    def seen_in(self, subnets: Collection[int]) -> int:
+        """Compromises seen now in ``subnets``."""
+        return int(self.sim.visible[0][np.isin(self.sim.network.subnet_of, list(subnets))].sum())
+
     def uncovered_regions(self) -> list[int]:
         """Subnets with a seen compromise that no open incident defends."""
         net = self.sim.network

@@ -76,6 +76,43 @@ class AuditLog:
             return self.append(event, who=who, incident=incident, action_id=action_id, targets=targets,
                                why=why, result=result)
 
+    def append_once_all(self, entries: Sequence[dict[str, Any]]) -> int:
+        """:meth:`append_once` for many entries (keyword dicts of it) in one transaction; returns how many
+        were appended.  The loop writes a step's actions this way: one read of the tip, one insert."""
+        if not entries:
+            return 0
+        for e in entries:
+            if e["event"] not in EVENTS:
+                raise ValueError(f"unknown audit event {e['event']!r}; one of {', '.join(EVENTS)}")
+        now = self.store.now()
+        with self.store.write() as db:
+            ids = sorted({e["action_id"] for e in entries})
+            logged: set[tuple[str, str]] = set()
+            for i in range(0, len(ids), 500):  # SQLite caps the parameters of one statement
+                chunk = ids[i:i + 500]
+                logged.update(db.execute(f"SELECT action_id, event FROM audit_log WHERE action_id IN "
+                                         f"({', '.join('?' * len(chunk))})", chunk).fetchall())
+            tip = db.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+            prev = tip[0] if tip else GENESIS
+            rows = []
+            for e in entries:
+                if (e["action_id"], e["event"]) in logged:
+                    continue
+                logged.add((e["action_id"], e["event"]))
+                row = {"event": e["event"], "at": now, "who": e["who"], "incident": e["incident"],
+                       "action_id": e["action_id"], "targets": json.dumps(list(e["targets"]), ensure_ascii=False),
+                       "why": e.get("why", ""),
+                       "result": None if e.get("result") is None else json.dumps(e["result"], sort_keys=True,
+                                                                                 ensure_ascii=False)}
+                row["prev_hash"] = prev
+                row["hash"] = prev = row_hash(row, prev)
+                rows.append(row)
+            if rows:
+                columns = list(rows[0])
+                db.conn.executemany(f"INSERT INTO audit_log ({', '.join(columns)}) VALUES "
+                                    f"({', '.join('?' * len(columns))})", [list(r.values()) for r in rows])
+        return len(rows)
+
     def entries(self, *, incident: str | None = None) -> list[dict[str, Any]]:
         """The log in order, targets and result decoded; only one incident's when given."""
         where, args = ("incident = ?", [incident]) if incident else (None, None)

@@ -58,6 +58,16 @@ def _layer(n_in: int, n_out: int, std: float = np.sqrt(2)) -> nn.Linear:
     return layer
 
 
+def serving_threads() -> None:
+    """One intra-op thread for the agents in a serving process (``cyberops serve``/``demo``).
+
+    A region's forward pass takes about a millisecond: too small to gain from a second thread,
+    while a bot has other threads (HTTP, Slack, the clock, checkpoint writes) whose cores torch's
+    spinning workers would fight for; on a busy 2-core machine passes took 50x longer.
+    """
+    torch.set_num_threads(1)
+
+
 class RegionPolicy(nn.Module):
     """Per-host logits and a region value from per-host features and a link list.
 

@@ -194,3 +194,20 @@ def test_after_a_restart_the_twin_is_its_last_snapshot_with_the_actions_executed
     for name in STATE_ARRAYS:
         np.testing.assert_array_equal(getattr(saved, name), getattr(d.sim, name), err_msg=name)
         np.testing.assert_array_equal(getattr(again.sim, name), getattr(d.sim, name), err_msg=name)
+
+
+def test_an_incident_closes_when_its_own_subnets_are_quiet_whatever_happens_elsewhere(make):
+    d = make()
+    d.long.save_policy(AUTO)
+    quiet = next(s for s in range(3) if not d.sim.visible[0, d.sim.network.subnet_slice(s)].any())
+    elsewhere = host_in(d, (quiet + 1) % 3, 4)
+    d.sim.visible[0, elsewhere] = d.sim.compromised[0, elsewhere] = True  # seen, in another subnet
+    incident = d.open_incident(requests=request(d, host_in(d, quiet))).incident
+    for _ in range(5):
+        if d.status(incident).status == "closed":
+            break
+        d.sim.visible[0, d.sim.network.subnet_slice(quiet)] = False  # keep its own subnet quiet
+        d.next_cycle(incident)
+    status = d.status(incident)
+    assert status.status == "closed" and status.outcome.startswith("contained")
+    assert d.sim.visible[0].any()  # while a compromise is still seen elsewhere

@@ -54,6 +54,22 @@ def test_a_row_keeps_who_when_why_targets_and_result(log):
         "action_id": "act-0", "targets": ["web-1", "app-2"], "result": {"ok": True}}
 
 
+def test_many_entries_at_once_chain_like_single_ones_and_skip_what_is_logged_already(log):
+    batch = [{"event": "executed", "who": "bot", "incident": "inc-2", "action_id": "act-1", "targets": ["db-1"],
+              "why": "step 5", "result": {"ok": True}},
+             {"event": "proposed", "who": "bot", "incident": "inc-2", "action_id": "act-1", "targets": ["db-1"]},
+             {"event": "approved", "who": "amy", "incident": "inc-3", "action_id": "act-2", "targets": ["web-1"]},
+             {"event": "approved", "who": "amy", "incident": "inc-3", "action_id": "act-2", "targets": ["web-1"]}]
+    assert log.append_once_all(batch) == 2  # act-1 was proposed already; act-2's approval comes twice
+    rows = log.entries()
+    assert [(r["event"], r["action_id"]) for r in rows[5:]] == [("executed", "act-1"), ("approved", "act-2")]
+    assert rows[5]["prev_hash"] == rows[4]["hash"] and rows[5]["result"] == {"ok": True}
+    assert log.verify() is None
+    assert log.append_once_all(batch) == 0 and len(log.entries()) == 7
+    with pytest.raises(ValueError, match="unknown audit event"):
+        log.append_once_all([{"event": "deleted", "who": "x", "incident": "i", "action_id": "a", "targets": []}])
+
+
 def test_the_hash_covers_every_field_and_the_previous_hash(log):
     stored = log.store.db["audit_log"].get(2)
     assert row_hash(stored, stored["prev_hash"]) == stored["hash"]
