@@ -80,6 +80,7 @@ class WebhookExecutor:
     """
 
     name = "webhook"
+    parallel = 4  # a step's actions sent at once (graph.execution): a slow receiver costs the slowest, not the sum
 
     def __init__(self, url: str, secret: str, *, timeout: float, retries: int, backoff: float = 0.5,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,

@@ -16,6 +16,7 @@ the act step again re-sends it under the same key.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -27,7 +28,11 @@ if TYPE_CHECKING:
 
 
 class Executor(Protocol):
-    """Where approved actions go besides the twin: ``dispatch`` returns ``(ok, message)`` and never raises."""
+    """Where approved actions go besides the twin: ``dispatch`` returns ``(ok, message)`` and never raises.
+
+    An executor may set ``parallel`` (default 1): how many of a step's actions it may be sent at
+    once (a webhook receiver can take several; a step's actions never share a host).
+    """
 
     name: str
 
@@ -74,7 +79,7 @@ def execute_all(defence: Defence, incident: str, actions: list[dict[str, Any]]) 
                 requests.append((action, {"incident": incident, "action": action["kind"], "targets": targets,
                                           "approver": _approver(defence, incident, key), "idempotency_key": key,
                                           "reason": action["reason"]}))
-    sent = [(action, *defence.executor.dispatch(request)) for action, request in requests]
+    sent = _dispatch_all(defence.executor, requests)
     if sent:
         _finish(defence, incident, sent)
     results = []
@@ -92,6 +97,18 @@ def execute_all(defence: Defence, incident: str, actions: list[dict[str, Any]]) 
                        "message": outcome.get("message", "")}
         results.append(result)
     return results
+
+
+def _dispatch_all(executor: Executor, requests: list[tuple[dict[str, Any], dict[str, Any]]]
+                  ) -> list[tuple[dict[str, Any], bool, str]]:
+    """Send each request, up to ``executor.parallel`` at once, so a slow receiver costs a step its slowest send
+    rather than the sum of them; results in the requests' order."""
+    workers = min(int(getattr(executor, "parallel", 1) or 1), len(requests))
+    if workers <= 1:
+        return [(action, *executor.dispatch(request)) for action, request in requests]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch") as pool:
+        answers = list(pool.map(executor.dispatch, [request for _, request in requests]))
+    return [(action, ok, message) for (action, _), (ok, message) in zip(requests, answers)]
 
 
 def _finish(defence: Defence, incident: str, sent: list[tuple[dict[str, Any], bool, str]]) -> None:

@@ -3,6 +3,8 @@ an action cut off between its claim and its dispatch is re-sent under the same k
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from graph.runtime import Defence
@@ -100,3 +102,30 @@ def test_an_alert_marks_hosts_seen_compromised_and_opens_or_joins_an_incident(ma
     assert not d.sim.visible[0, net.index[net.names[9]]]  # only noted as suspicious
     with pytest.raises(KeyError, match="no-such-host"):
         d.ingest_alert(["no-such-host"], kind="x", severity="high", source="ids")
+
+
+class Together(Recorder):
+    """A receiver that answers only once ``parallel`` sends are in flight together (a barrier)."""
+
+    def __init__(self, parallel: int) -> None:
+        super().__init__()
+        self.parallel = parallel
+        self._barrier = threading.Barrier(parallel, timeout=10)
+
+    def dispatch(self, request):
+        self._barrier.wait()  # sends one at a time would break it: BrokenBarrierError, a failed test
+        return super().dispatch(request)
+
+
+def test_a_steps_actions_go_out_together_to_an_executor_that_takes_several_and_come_back_in_order(make):
+    executor = Together(parallel=3)
+    d = make(executor)
+    status = d.open_incident(max_cycles=1)
+    actions = [dict(a) for a in status.pending["actions"]][:3]
+    assert len(actions) == 3
+    for a in actions:
+        d.short.set_action_status(a["key"], "approved")
+    results = d.execute_all(status.incident, actions)
+    assert [r["key"] for r in results] == [a["key"] for a in actions]
+    assert all(r["status"] == "executed" and r["ok"] for r in results)
+    assert sorted(r["idempotency_key"] for r in executor.sent) == sorted(a["key"] for a in actions)
