@@ -1,7 +1,8 @@
 """``cyberops bench reliability``: issue 8's figures in one run, each against the issue's target.
 
 Runs the existing benches one after another, through their public functions: kill points
-(:mod:`bench.kill_points`), Slack under load (:mod:`bench.slack_load`), hostile inputs
+(:mod:`bench.kill_points`, one run-incident loop at a time, then on a live twin as ``serve`` runs
+it), Slack under load (:mod:`bench.slack_load`), hostile inputs
 (:mod:`bench.hostile`) and many incidents on the 10,000-host twin (:mod:`bench.incidents_bench`),
 with a progress display, then one summary: a row per figure with PASS or MISS, and the actions
 lost and duplicated over every part (target 0).  A part that raises is a MISS, and the rest still run.
@@ -16,12 +17,15 @@ if TYPE_CHECKING:  # rich is imported when used: the command line reads PARTS wi
     from rich.console import Console
     from rich.table import Table
 
-PARTS = ("kill", "slack", "hostile", "incidents")
-TITLES = {"kill": "kill points", "slack": "Slack load", "hostile": "hostile inputs", "incidents": "incidents"}
+PARTS = ("kill", "kill-live", "slack", "hostile", "incidents")
+TITLES = {"kill": "kill points", "kill-live": "kill points, live", "slack": "Slack load", "hostile": "hostile inputs",
+          "incidents": "incidents"}
+KILLS = ("kill", "kill-live")
 TICK_TARGET_S = 1.0  # serve's clock period: a tick with 100 incidents open must fit in it (issue 8)
 
 
-def run_parts(parts: tuple[str, ...] = PARTS, *, kill_trials: int = 100, requests: int = 1000, clients: int = 50,
+def run_parts(parts: tuple[str, ...] = PARTS, *, kill_trials: int = 100, kill_live_trials: int = 50,
+              requests: int = 1000, clients: int = 50,
               incidents: int = 100, ticks: int = 5, seed: int = 0, tick_target_s: float = TICK_TARGET_S,
               console: Console | None = None) -> dict[str, dict]:
     """Each part's own result (or ``{"error": ...}``) plus ``seconds``, keyed by part; progress, and a line per
@@ -34,7 +38,7 @@ def run_parts(parts: tuple[str, ...] = PARTS, *, kill_trials: int = 100, request
     with Progress(SpinnerColumn(), TextColumn("[bold]{task.description:<15}"), BarColumn(bar_width=20),
                   MofNCompleteColumn(), TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
-        totals = {part: kill_trials if part == "kill" else 1 for part in parts}
+        totals = {part: {"kill": kill_trials, "kill-live": kill_live_trials}.get(part, 1) for part in parts}
         tasks = {part: progress.add_task(TITLES[part], total=totals[part], start=False, last="waiting")
                  for part in parts}
         for part in parts:
@@ -46,7 +50,7 @@ def run_parts(parts: tuple[str, ...] = PARTS, *, kill_trials: int = 100, request
                 where = f"killed during {r['stage']}" if r["killed"] else r["stage"]
                 progress.update(task, completed=i, last=f"trial {i}: {where}, {'PROBLEMS' if r['problems'] else 'OK'}")
 
-            run = _runner(part, kill_trials=kill_trials, requests=requests, clients=clients, incidents=incidents,
+            run = _runner(part, kill_trials=totals[part], requests=requests, clients=clients, incidents=incidents,
                           ticks=ticks, seed=seed, on_trial=trial_done)
             started = time.monotonic()
             try:
@@ -65,10 +69,10 @@ def run_parts(parts: tuple[str, ...] = PARTS, *, kill_trials: int = 100, request
 
 def _runner(part: str, *, kill_trials: int, requests: int, clients: int, incidents: int, ticks: int, seed: int,
             on_trial: Callable[[int, dict], None]) -> Callable[[], dict]:
-    if part == "kill":
+    if part in KILLS:
         from bench.kill_points import run
 
-        return lambda: run(kill_trials, seed=seed, progress=on_trial)
+        return lambda: run(kill_trials, seed=seed, progress=on_trial, live=part == "kill-live")
     if part == "slack":
         from bench.slack_load import bench_slack_load
 
@@ -89,9 +93,10 @@ def summary_rows(results: dict[str, dict], *, tick_target_s: float = TICK_TARGET
     for part, r in results.items():
         if "error" in r:
             rows.append(_row(f"{TITLES[part]}: did not finish", r["error"], "finish", False))
-        elif part == "kill":
+        elif part in KILLS:
             failed = f"; {r['failed']} trials with problems, e.g. {r['examples'][0]}" if r["failed"] else ""
-            rows.append(_row("kill points survived / tried", f"{r['survived']} / {r['killed']} ({r['trials']} trials; "
+            where = " (live twin)" if part == "kill-live" else ""
+            rows.append(_row(f"kill points survived / tried{where}", f"{r['survived']} / {r['killed']} ({r['trials']} trials; "
                              f"{r['trials'] - r['killed']} finished before the kill; {r['resent_after_kill']} "
                              f"re-sent, done once{failed})", "all", r["failed"] == 0 and r["survived"] == r["killed"]))
         elif part == "slack":
@@ -130,7 +135,7 @@ def action_totals(results: dict[str, dict]) -> tuple[dict[str, int], dict[str, i
     for part, r in results.items():
         if "error" in r:
             continue
-        if part == "kill":
+        if part in KILLS:
             lost[part], duplicated[part] = r["lost_actions"], r["duplicated_actions"]
         elif part == "slack":
             lost[part], duplicated[part] = r["lost_actions"], r["duplicate_actions"] + r["decided_twice"]

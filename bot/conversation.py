@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -20,6 +21,7 @@ from bot import operator_requests as ops
 from bot.answers import Answers
 from bot import replies
 from bot.metrics import surface_calls
+from bot.outbox_delivery import ReplyOutbox
 from bot.surface import Ask, Click, Message, Reply, Surface
 from graph.planning import ACTION_KINDS
 from graph.runtime import Defence
@@ -59,7 +61,11 @@ class Conversation(Answers):
         self.approvers = frozenset(approvers) if approvers else None
         self._recognise = recognise
         self.scheduler = None  # a bot.schedules.ReportScheduler, when reports may be scheduled
-        self._unsent: set[str] = set()  # incidents with posts that failed and wait for the platform
+        self.outbox = ReplyOutbox(defence.store)  # answers a platform failed; adapters add senders, tick() drains
+        # incidents with posts that failed and wait for the platform: in memory, and in the store for a restart
+        self._unsent: set[str] = self.outbox.entries.unsent()
+        self._thread_locks: dict[str, threading.RLock] = {}  # per incident: one root message, each post once
+        self._thread_locks_guard = threading.Lock()
 
     # ================================================================ inbound
     @_answers_memory_faults
@@ -133,18 +139,37 @@ class Conversation(Answers):
             self._broadcast("The simulated attack campaign is over; the twin starts a new one.")
         metrics = d.tick_twin()
         self.expire()
-        if self.paused:
-            return metrics
+        published = set() if self.paused else self._advance(metrics)
+        self.deliver_held(skip=published)
+        return metrics
+
+    def _advance(self, metrics: dict[str, Any]) -> set[str]:
+        """Open incidents for new compromises and run every open incident's next cycle; returns those published."""
+        d = self.defence
         open_incidents = d.short.incidents(status="open")
         if not open_incidents and metrics["seen"] > 0:
             status = d.open_incident(title=f"{metrics['seen']} compromise(s) seen at step {metrics['step']}")
             self.publish(status.incident)
+        elif open_incidents and (uncovered := d.uncovered_regions()):  # seen where no open incident defends
+            names = [d.sim.network.subnets[s] for s in uncovered]
+            status = d.open_incident(title=f"compromise seen in {', '.join(names[:5])} at step {metrics['step']}",
+                                     scope=names)
+            self.publish(status.incident)
         for row in open_incidents:
             d.next_cycle(row["id"])
             self.publish(row["id"])
-        for incident in sorted(self._unsent - {row["id"] for row in open_incidents}):
-            self.publish(incident)  # posts that failed earlier (a closed incident's last words, say)
-        return metrics
+        return {row["id"] for row in open_incidents}
+
+    def deliver_held(self, *, skip: Collection[str] = ()) -> None:
+        """What a platform failed earlier, once more: incidents' posts (a closed incident's last words, say) and
+        held answers to commands, clicks and messages.  Runs every tick, paused or not, and on a clock that
+        does not move the twin (``CYBEROPS_TICK_SECONDS=0``)."""
+        for incident in sorted(self._unsent - set(skip)):
+            self.publish(incident)
+        try:
+            self.outbox.drain()
+        except Exception:  # noqa: BLE001 - memory locked, say: the held replies wait for the next tick
+            log.warning("could not drain the reply outbox; will retry", exc_info=True)
 
     def expire(self) -> list[str]:
         """Expire confirmations past their time, mark their messages and post what followed."""
@@ -164,15 +189,21 @@ class Conversation(Answers):
 
         A post is recorded as done only once the platform took it; one that fails (the API is down
         past its client's retries) is logged, counted and tried again at the next publish, so it
-        arrives once the API is back.  Returns whether everything went out.
+        arrives once the API is back.  Returns whether everything went out.  One publish of an
+        incident at a time (its lock): two at once (the clock and a click, say) would otherwise both
+        find no thread, or no record of a post, and both post it.
         """
+        with self._incident_lock(incident):
+            return self._publish(incident, origin)
+
+    def _publish(self, incident: str, origin: Message | None) -> bool:
         status = self.defence.status(incident)
         complete = True
         try:
             threads = self._threads(incident, origin)
         except Exception:  # noqa: BLE001 - a platform that is down: try again next time
             log.warning("could not open a thread for %s; will retry", incident, exc_info=True)
-            self._unsent.add(incident)
+            self._set_unsent(incident, True)
             return False
         for name, channel, thread in threads:
             surface = self.surfaces[name]
@@ -189,10 +220,7 @@ class Conversation(Answers):
             if status.status == "closed":
                 complete &= self._post_once(f"posted:{incident}:{name}:closed", name, lambda: surface.post(
                     channel, thread, replies.closed_text(incident, status.outcome or "closed")))
-        if complete:
-            self._unsent.discard(incident)
-        else:
-            self._unsent.add(incident)  # the next tick tries again, closed incidents included
+        self._set_unsent(incident, not complete)  # the next tick tries again, closed incidents included
         return complete
 
     def _post_once(self, key: str, surface: str, post: Callable[[], object]) -> bool:
@@ -207,6 +235,24 @@ class Conversation(Answers):
             return False
         self.chat.first_delivery(key)
         return True
+
+    def _incident_lock(self, incident: str) -> threading.RLock:
+        with self._thread_locks_guard:
+            return self._thread_locks.setdefault(incident, threading.RLock())
+
+    def _set_unsent(self, incident: str, unsent: bool) -> None:
+        """Remember (in memory, and in the store so a restarted bot re-publishes) whether ``incident`` has posts
+        waiting; the store is written only on a change."""
+        if (incident in self._unsent) == unsent:
+            return
+        if unsent:
+            self._unsent.add(incident)
+        else:
+            self._unsent.discard(incident)
+        try:
+            (self.outbox.entries.mark_unsent if unsent else self.outbox.entries.mark_sent)(incident)
+        except MemoryUnavailable:  # still retried by this process; only a restart would forget it
+            log.warning("could not record that %s has unsent posts", incident, exc_info=True)
 
     def _cycle_actions(self, incident: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
         outcomes = {e["action_id"]: e["result"] or {} for e in self.defence.audit.entries(incident=incident)
@@ -338,22 +384,27 @@ class Conversation(Answers):
                                 lambda n=name, c=channel, m=message: self.surfaces[n].close_ask(c, m, text))
 
     def _threads(self, incident: str, origin: Message | None) -> list[tuple[str, str, str]]:
-        """The incident's threads, opening one on each surface that has none yet."""
+        """The incident's threads, opening one on each surface that has none yet.
+
+        Under the incident's lock, held across the platform call: two threads publishing a new incident at
+        once would otherwise both find no thread and both post a root message.
+        """
         targets = dict(self.channels)
         if origin is not None and origin.surface in self.surfaces:
             targets.setdefault(origin.surface, origin.channel)
         out = []
-        for name, channel in targets.items():
-            if name not in self.surfaces:
-                continue
-            found = self.chat.thread_of(incident, name)
-            if found is None:
-                title = (self.defence.short.incident(incident) or {}).get("title", incident)
-                with surface_calls(name):
-                    thread = self.surfaces[name].open_thread(channel, f"🚨 *{incident}* — {title}")
-                self.chat.set_thread(incident, surface=name, channel=channel, thread=thread)
-                found = (channel, thread)
-            out.append((name, *found))
+        with self._incident_lock(incident):  # held by publish already; taken again for any other caller
+            for name, channel in targets.items():
+                if name not in self.surfaces:
+                    continue
+                found = self.chat.thread_of(incident, name)
+                if found is None:
+                    title = (self.defence.short.incident(incident) or {}).get("title", incident)
+                    with surface_calls(name):
+                        thread = self.surfaces[name].open_thread(channel, f"🚨 *{incident}* — {title}")
+                    self.chat.set_thread(incident, surface=name, channel=channel, thread=thread)
+                    found = (channel, thread)
+                out.append((name, *found))
         return out
 
     def _broadcast(self, text: str) -> None:

@@ -5,7 +5,9 @@ synchronous conversation core runs in a worker thread and the answer goes out as
 follow-up.  The core posts back through :class:`DiscordSurface`, whose methods are called
 from those worker threads and hop onto the bot's event loop.  Command sync is explicit
 (:func:`sync_commands`, or ``build_discord_bot(..., sync=True)``): Discord limits how
-often commands may be created, so it never happens on every start.
+often commands may be created, so it never happens on every start.  An answer Discord fails
+(or that outlasts ``reply_timeout``) is held in the durable outbox and sent by
+:class:`DiscordReplies` from the clock once Discord is back (``bot/outbox_delivery.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import functools
 import io
 import logging
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import discord
@@ -23,6 +26,8 @@ from discord.ext import commands
 
 from bot.discord_views import (DecisionButton, ask_embed, chunks, clip, decided_embed, decision_view, is_approver,
                                markdown, report_embed)
+from bot.outbox_delivery import REPLY_MAX_AGE
+from bot.outbox_discord import PUBLIC_NOTE, REPLY_TRY_TIMEOUT, DiscordReplies, on_loop
 from bot.surface import Ask, Click, Message, Reply
 
 if TYPE_CHECKING:
@@ -34,6 +39,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Action = Literal["isolate", "patch", "reset", "recover", "all"]
 THREAD_NAME = 100  # characters
+INTERACTION_LIFETIME = timedelta(minutes=14)  # an interaction's token takes follow-ups for 15 minutes
 
 
 class DiscordSurface:
@@ -105,23 +111,14 @@ class DiscordSurface:
         return self._call(go)
 
     def _call(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        loop = getattr(self.bot, "loop", None)
-        if not isinstance(loop, asyncio.AbstractEventLoop) or loop.is_closed():
-            raise RuntimeError("the Discord bot is not running (log it in before the core posts)")
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:  # .result() below would wait for the very loop it blocks
-            raise RuntimeError("DiscordSurface is called from worker threads, not from the bot's event loop")
-        return asyncio.run_coroutine_threadsafe(make(), loop).result(self.timeout)
+        return on_loop(self.bot, make, self.timeout)
 
 
 class CyberOpsBot(commands.Bot):
     """The bot: hands interactions and thread messages to the conversation core."""
 
     def __init__(self, conversation: Conversation, *, approver_role: str, channel: int | None,
-                 sync: bool = False) -> None:
+                 sync: bool = False, reply_timeout: float = REPLY_TRY_TIMEOUT) -> None:
         intents = discord.Intents.none()
         intents.guilds = intents.guild_messages = intents.message_content = True
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, help_command=None,
@@ -130,6 +127,7 @@ class CyberOpsBot(commands.Bot):
         self.approver_role = approver_role
         self.incident_channel = channel
         self.sync_on_start = sync
+        self.reply_timeout = reply_timeout
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(DecisionButton)  # buttons sent before a restart keep working
@@ -175,9 +173,16 @@ class CyberOpsBot(commands.Bot):
         except Exception:
             log.exception("the conversation core failed on a Discord message")
             reply = Reply("Something went wrong on my side; the error is in the bot's log.")
-        if reply is not None:
-            for part in chunks(markdown(reply.text)):
-                await message.channel.send(part, reference=message, mention_author=False)
+        if reply is None:
+            return
+        parts, sent = chunks(markdown(reply.text)), 0
+        try:
+            for part in parts:
+                await self._bounded(message.channel.send(part, reference=message, mention_author=False))
+                sent += 1
+        except Exception as exc:  # Discord down or slow: the outbox sends the rest once it is back
+            where = {"channel": str(message.channel.id), "reference": str(message.id)}
+            await self._hold("message", where, "\n".join(parts[sent:]), reply.ephemeral, REPLY_MAX_AGE, exc)
 
     # ---------------------------------------------------------------- internals
     async def _answer(self, interaction: discord.Interaction, handle: Callable[[Any], Reply], event: Any) -> None:
@@ -186,12 +191,33 @@ class CyberOpsBot(commands.Bot):
         except Exception:
             log.exception("the conversation core failed on a Discord interaction")
             reply = Reply("Something went wrong on my side; the error is in the bot's log.")
-        parts = chunks(markdown(reply.text))
-        if not reply.ephemeral:
-            # the first follow-up takes the deferral's (ephemeral) visibility; later ones are public
-            await interaction.followup.send("Posted for everyone in this channel.", ephemeral=True)
-        for part in parts:
-            await interaction.followup.send(part, ephemeral=reply.ephemeral)
+        parts, sent = chunks(markdown(reply.text)), 0
+        # the first follow-up takes the deferral's (ephemeral) visibility; later ones are public
+        note = not reply.ephemeral
+        try:
+            if note:
+                await self._bounded(interaction.followup.send(PUBLIC_NOTE, ephemeral=True))
+                note = False
+            for part in parts:
+                await self._bounded(interaction.followup.send(part, ephemeral=reply.ephemeral))
+                sent += 1
+        except Exception as exc:  # Discord down or slow: the outbox sends the rest once it is back
+            where = {"application": str(interaction.application_id), "token": interaction.token,
+                     "channel": str(interaction.channel_id), "user": str(interaction.user.id), "note": note}
+            await self._hold("followup", where, "\n".join(parts[sent:]), reply.ephemeral, INTERACTION_LIFETIME, exc)
+
+    async def _bounded(self, call: Coroutine[Any, Any, T]) -> T:
+        """One try of a Discord call, cut off after ``reply_timeout`` (discord.py itself retries a 5xx for ~25 s)."""
+        return await asyncio.wait_for(call, self.reply_timeout)
+
+    async def _hold(self, kind: str, where: dict[str, Any], text: str, ephemeral: bool, lifetime: timedelta,
+                    error: BaseException) -> None:
+        hold = functools.partial(self.conversation.outbox.hold, "discord", kind, where, text, ephemeral=ephemeral,
+                                 expires_in=lifetime, error=error)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, hold)
+        except Exception:
+            log.exception("a Discord answer could not be sent nor held; it is lost")
 
     async def _in_worker(self, fn: Callable[[Any], T], arg: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, arg))
@@ -293,7 +319,8 @@ class CyberOpsCommands(app_commands.Group):
         await self._run(interaction, text)
 
 
-def build_discord_bot(conversation: Conversation, settings: Settings, *, sync: bool = False) -> CyberOpsBot:
+def build_discord_bot(conversation: Conversation, settings: Settings, *, sync: bool = False,
+                      reply_timeout: float = REPLY_TRY_TIMEOUT) -> CyberOpsBot:
     """The bot, plugged into the conversation as its ``discord`` surface (new incidents go to
     ``CYBEROPS_DISCORD_CHANNEL``).  ``sync``: publish the slash commands to Discord on start.
 
@@ -303,8 +330,10 @@ def build_discord_bot(conversation: Conversation, settings: Settings, *, sync: b
     if settings.discord_api_url:
         discord.http.Route.BASE = settings.discord_api_url.rstrip("/")
     channel = settings.cyberops_discord_channel
-    bot = CyberOpsBot(conversation, approver_role=settings.cyberops_discord_approver_role, channel=channel, sync=sync)
+    bot = CyberOpsBot(conversation, approver_role=settings.cyberops_discord_approver_role, channel=channel, sync=sync,
+                      reply_timeout=reply_timeout)
     conversation.surfaces["discord"] = DiscordSurface(bot)
+    conversation.outbox.senders["discord"] = DiscordReplies(bot, timeout=reply_timeout)
     if channel:
         conversation.channels["discord"] = str(channel)
     return bot

@@ -117,7 +117,8 @@ def inventory_scenario(settings: Settings, notes: list[str]) -> str | None:
 
 
 def clock(conversation, *, tick_seconds: float, stop: threading.Event) -> None:
-    """The live twin's clock: a step every ``tick_seconds`` (0: only expiry checks, the twin moves when asked)."""
+    """The live twin's clock: a step every ``tick_seconds`` (0: only expiry checks and held posts and replies, the
+    twin moves when asked)."""
     period = tick_seconds if tick_seconds > 0 else EXPIRY_CHECK_SECONDS
     while not stop.wait(period):
         try:
@@ -125,6 +126,7 @@ def clock(conversation, *, tick_seconds: float, stop: threading.Event) -> None:
                 conversation.tick()
             else:
                 conversation.expire()
+                conversation.deliver_held()
         except Exception:  # one bad step must not stop the clock
             log.exception("the twin's clock step failed")
 

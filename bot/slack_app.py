@@ -2,7 +2,9 @@
 :class:`SlackSurface` that posts incident threads through the Web API.
 
 Every listener acks first and hands the work to a worker of its own, so an ack never waits
-behind a slow plan or a slow Web API call (Slack wants it within 3 s).  Each delivery carries a
+behind a slow plan or a slow Web API call (Slack wants it within 3 s).  A reply Slack fails
+(5xx, or 429 past the client's retries) is held in the durable outbox and sent by
+:class:`SlackReplies` from the clock once Slack is back (``bot/outbox_delivery.py``).  Each delivery carries a
 key (a command's or click's ``trigger_id``, a message's channel and ts), which the conversation
 core remembers, so a Slack retry (``X-Slack-Retry-Num``) or the ``message`` + ``app_mention`` pair
 for one message is handled once.  Nothing here decides: the core does.
@@ -17,6 +19,7 @@ import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
@@ -26,16 +29,19 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
 
 from bot.background_server import RunningServer, start_in_background
+from bot.outbox_delivery import REPLY_MAX_AGE, Fallback
 from bot.slack_blocks import APPROVE, REJECT, ask_blocks, button_target, decided_blocks, report_blocks
 from bot.slack_guard import ReplayGuard
-from bot.surface import Ask, Click, Message
+from bot.surface import Ask, Click, Message, Reply
 
 if TYPE_CHECKING:
     from bot.conversation import Conversation
     from bot.settings import Settings
     from graph.posture import PostureReport
+    from memory.outbox import HeldReply
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,8 @@ EVENTS_PATH = "/slack/events"
 RATE_LIMIT_RETRIES = 3  # a 429 is retried after its Retry-After, this many times
 TEXT_LIMIT = 40_000  # Slack truncates a message's text past this
 BROKEN_BUTTON = "That button doesn't name a confirmation I know. Try `/cyberops incidents`."
+RESPONSE_URL_LIFETIME = timedelta(minutes=30)  # Slack honours a command's response_url this long
+REPLY_TRY_TIMEOUT = 5  # seconds: one outbox try of a held reply, so a drain never holds the clock long
 
 
 # ==================================================================== posting
@@ -103,6 +111,30 @@ class SlackSurface:
         return ts
 
 
+class SlackReplies:
+    """Held Slack replies, for the outbox's drain: one try each, a short timeout and no SDK retries (the outbox
+    retries); a response URL past its 30 minutes falls back to an ephemeral (or channel) post to the asker."""
+
+    def __init__(self, client: WebClient, *, timeout: int = REPLY_TRY_TIMEOUT) -> None:
+        self.timeout = timeout
+        self.client = WebClient(token=client.token, base_url=client.base_url, timeout=timeout, ssl=client.ssl,
+                                proxy=client.proxy, headers=client.headers, retry_handlers=[])
+
+    def send(self, reply: HeldReply) -> None:
+        where = reply.destination
+        if reply.kind == "response":
+            hook = WebhookClient(where["url"], timeout=self.timeout, ssl=self.client.ssl, proxy=self.client.proxy)
+            _responded(hook.send(text=reply.text, response_type=_response_type(reply.ephemeral)))
+        else:
+            _post(self.client, reply.kind, where, reply.text)
+
+    def fallback(self, reply: HeldReply) -> Fallback | None:
+        if reply.kind != "response":
+            return None  # a post in the channel has no expiry of its own: the outbox's age limit drops it
+        where = {k: v for k, v in reply.destination.items() if k != "url"}
+        return Fallback("ephemeral" if reply.ephemeral else "message", where)
+
+
 # ==================================================================== the Bolt app
 def build_slack_app(conversation: Conversation, settings: Settings, *, client: WebClient | None = None,
                     executor: Executor | None = None) -> App:
@@ -122,6 +154,7 @@ def build_slack_app(conversation: Conversation, settings: Settings, *, client: W
     # finds the ack done at once instead of polling for it every 10 ms.
     app = App(name="cyberops", client=client, signing_secret=secret, process_before_response=False,
               listener_executor=_Inline())
+    conversation.outbox.senders[SURFACE] = SlackReplies(client)
     executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="cyberops-slack")
     listeners = _Listeners(conversation, executor)
     app.use(ReplayGuard(audit=conversation.defence.audit, run=executor.submit))  # replays: 401
@@ -140,15 +173,15 @@ class _Listeners:
         self.conversation = conversation
         self.executor = executor
 
-    def command(self, ack: Callable, command: dict, respond: Callable) -> None:
+    def command(self, ack: Callable, command: dict, respond: Callable, client: WebClient) -> None:
         ack()
         msg = Message(SURFACE, command["user_id"], command["channel_id"], command.get("text") or "",
                       delivery=command.get("trigger_id"))
-        self._submit(self._command, msg, respond)
+        self._submit(self._command, msg, respond, command.get("response_url"), client)
 
-    def _command(self, msg: Message, respond: Callable) -> None:
+    def _command(self, msg: Message, respond: Callable, url: str | None, client: WebClient) -> None:
         reply = self.conversation.command(msg)
-        respond(text=reply.text, response_type="ephemeral" if reply.ephemeral else "in_channel")
+        self._reply(reply, {"url": url, "channel": msg.channel, "user": msg.user}, client=client, respond=respond)
 
     def button(self, ack: Callable, body: dict, action: dict, client: WebClient) -> None:
         ack()
@@ -159,7 +192,8 @@ class _Listeners:
         thread = message.get("thread_ts")
         target = button_target(action.get("value"))
         if target is None:
-            self._submit(_ephemeral, client, channel, user, BROKEN_BUTTON, thread)
+            self._submit(self._reply, Reply(BROKEN_BUTTON), {"channel": channel, "user": user, "thread": thread},
+                         client=client)
             return
         decision = "approve" if action["action_id"] == APPROVE else "reject"
         click = Click(SURFACE, user, channel, *target, decision,
@@ -169,7 +203,8 @@ class _Listeners:
 
     def _click(self, click: Click, client: WebClient, thread: str | None) -> None:
         reply = self.conversation.click(click)
-        _ephemeral(client, click.channel, click.user, reply.text, thread)
+        self._reply(Reply(reply.text), {"channel": click.channel, "user": click.user, "thread": thread},
+                    client=client)  # a click's answer is for the clicker only
 
     def message(self, event: dict, context: Any, client: WebClient) -> None:
         """Channel messages: only replies in an incident's thread are for us."""
@@ -197,15 +232,28 @@ class _Listeners:
         if reply is None:
             return
         thread = event.get("thread_ts") or event["ts"]
-        if reply.ephemeral:
-            _ephemeral(client, msg.channel, msg.user, reply.text, thread)
-        else:
-            client.chat_postMessage(channel=msg.channel, thread_ts=thread, text=reply.text)
+        self._reply(reply, {"channel": msg.channel, "user": msg.user, "thread": thread}, client=client)
 
-    def _submit(self, work: Callable, *args: Any) -> None:
+    def _reply(self, reply: Reply, where: dict[str, Any], *, client: WebClient,
+               respond: Callable | None = None) -> None:
+        """Send ``reply`` now (a command's through its response URL, else ephemeral or in the channel); when Slack
+        fails it, hold it in the outbox, which sends it from the clock once Slack is back."""
+        kind = "response" if respond is not None and where.get("url") else \
+            "ephemeral" if reply.ephemeral else "message"
+        try:
+            if kind == "response":
+                assert respond is not None
+                _responded(respond(text=reply.text, response_type=_response_type(reply.ephemeral)))
+            else:
+                _post(client, kind, where, reply.text)
+        except Exception as exc:  # noqa: BLE001 - Slack's error, whatever its type: the outbox tries again
+            self.conversation.outbox.hold(SURFACE, kind, where, reply.text, ephemeral=reply.ephemeral, error=exc,
+                                           expires_in=RESPONSE_URL_LIFETIME if kind == "response" else REPLY_MAX_AGE)
+
+    def _submit(self, work: Callable, *args: Any, **kwargs: Any) -> None:
         def run() -> None:
             try:
-                work(*args)
+                work(*args, **kwargs)
             except Exception:  # a failed reply must not take the worker down; the log has it
                 log.exception("Slack %s failed", getattr(work, "__name__", "work"))
 
@@ -230,8 +278,26 @@ def _not_a_person(event: dict, context: Any) -> bool:
                 or not event.get("user") or event.get("user") == context.bot_user_id)
 
 
-def _ephemeral(client: WebClient, channel: str, user: str, text: str, thread: str | None) -> None:
-    client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread)
+def _post(client: WebClient, kind: str, where: dict[str, Any], text: str) -> None:
+    """A reply by the Web API: ``ephemeral`` (to ``where["user"]`` only) or a ``message`` in the channel/thread."""
+    if kind == "ephemeral":
+        client.chat_postEphemeral(channel=where["channel"], user=where["user"], text=text,
+                                  thread_ts=where.get("thread"))
+    elif kind == "message":
+        client.chat_postMessage(channel=where["channel"], thread_ts=where.get("thread"), text=text)
+    else:
+        raise ValueError(f"no Slack reply of kind {kind!r}")
+
+
+def _response_type(ephemeral: bool) -> str:
+    return "ephemeral" if ephemeral else "in_channel"
+
+
+def _responded(answer: Any) -> None:
+    """A response URL answers with a status, not an exception: make a refusal one (so the reply is held)."""
+    status = getattr(answer, "status_code", 200)
+    if status != 200:
+        raise ConnectionError(f"the response URL answered HTTP {status}: {getattr(answer, 'body', '')[:200]}")
 
 
 # ==================================================================== serving

@@ -119,6 +119,17 @@ CREATE TABLE reports (
 
 AUDIT_BY_ACTION = "CREATE INDEX audit_by_action ON audit_log(action_id, event);"
 
+OUTBOX = """
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY, surface TEXT NOT NULL, kind TEXT NOT NULL, destination TEXT NOT NULL,
+    text TEXT NOT NULL, ephemeral INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    next_at TEXT NOT NULL, expires_at TEXT NOT NULL, created_at TEXT NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '', delivered_at TEXT, dropped_at TEXT
+);
+CREATE INDEX outbox_due ON outbox(next_at) WHERE delivered_at IS NULL AND dropped_at IS NULL;
+CREATE TABLE unsent_posts (incident TEXT PRIMARY KEY, since TEXT NOT NULL);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "short-term memory", SHORT_TERM),
     Migration(2, "long-term memory", LONG_TERM),
@@ -128,6 +139,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "operator requests and chat threads", CONVERSATIONS),
     Migration(7, "twin metrics, report schedules and reports", REPORTS),
     Migration(8, "audit entries by action", AUDIT_BY_ACTION),
+    Migration(9, "outbox of undelivered replies, incidents with unsent posts", OUTBOX),
 )
 
 

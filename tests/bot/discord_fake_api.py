@@ -4,7 +4,8 @@ The real discord.py 2.7.1 talks to :class:`FakeDiscord` (``discord.http.Route.BA
 at it); tests inject gateway events with the payload builders below.  The payloads carry
 the keys 2.7.1 reads without a default (``attachment_size_limit``, ``member.flags``,
 ``channel.position``, …): pin the library and update them here when it moves.
-Every request is recorded (method, path, JSON body, uploaded files) for tests to assert on.
+Every request is recorded (method, path, JSON body, uploaded files, the status answered) for tests to
+assert on; :meth:`FakeDiscord.fail` makes routes answer 503 (Discord down) until :meth:`FakeDiscord.recover`.
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ class Call:
     json: Any = None
     files: list[tuple[str, bytes]] = field(default_factory=list)
     query: dict[str, str] = field(default_factory=dict)
+    status: int = 200  # 503 while the route was failing (other answers keep 200 here)
 
 
 class FakeDiscord:
@@ -158,6 +160,7 @@ class FakeDiscord:
         self.messages: dict[str, dict[str, Any]] = {}
         self.url = ""
         self._runner: web.AppRunner | None = None
+        self._failing: str | None = None  # a regex of "METHOD /path" answered 503
 
     async def start(self) -> str:
         app = web.Application()
@@ -173,6 +176,13 @@ class FakeDiscord:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def fail(self, route: str = r".*") -> None:
+        """Answer 503 to every request whose "METHOD /path" fully matches ``route``, until :meth:`recover`."""
+        self._failing = route
+
+    def recover(self) -> None:
+        self._failing = None
 
     # ---------------------------------------------------------------- what tests read
     def find(self, method: str, pattern: str) -> list[Call]:
@@ -199,8 +209,11 @@ class FakeDiscord:
     async def _handle(self, request: web.Request) -> web.Response:
         path = "/" + request.match_info["tail"]
         body, files = await _read_body(request)
-        self.calls.append(Call(request.method, path, body, files, dict(request.query)))
         route = f"{request.method} {path}"
+        if self._failing is not None and re.fullmatch(self._failing, route):
+            self.calls.append(Call(request.method, path, body, files, dict(request.query), status=503))
+            return _json({"message": "Service Unavailable", "code": 0}, status=503)
+        self.calls.append(Call(request.method, path, body, files, dict(request.query)))
         if route == "GET /users/@me":
             return _json(BOT_USER)
         if route == "GET /oauth2/applications/@me":

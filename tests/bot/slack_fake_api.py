@@ -1,5 +1,6 @@
 """A local stand-in for Slack's Web API (and for ``response_url``s and file upload URLs), speaking the wire
-format slack_sdk and Bolt use: it records every call and can answer 429 with ``Retry-After``."""
+format slack_sdk and Bolt use: it records every call and can answer 429 with ``Retry-After``, or be down
+(5xx) for some methods until it recovers."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class FakeSlackAPI:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._limits: dict[str, list] = {}  # method -> [times left, Retry-After]
+        self._down: dict[str, int] = {}  # method (or "response") -> the status it answers while down
         self._ts = itertools.count(1)
         self._files = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -61,6 +63,15 @@ class FakeSlackAPI:
         """Answer the next ``times`` calls of ``method`` with 429 and ``Retry-After``."""
         with self._lock:
             self._limits[method] = [times, retry_after]
+
+    def fail(self, *methods: str, status: int = 503) -> None:
+        """Answer every call of ``methods`` ("response": the response URLs) with ``status`` until :meth:`recover`."""
+        with self._lock:
+            self._down.update(dict.fromkeys(methods, status))
+
+    def recover(self) -> None:
+        with self._lock:
+            self._down.clear()
 
     def calls(self, method: str | None = None, *, ok_only: bool = True) -> list[Call]:
         with self._lock:
@@ -95,6 +106,10 @@ class FakeSlackAPI:
                 return None
             limit[0] -= 1
             return limit[1]
+
+    def _failing(self, method: str) -> int | None:
+        with self._lock:
+            return self._down.get(method)
 
     def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
@@ -137,6 +152,11 @@ def _handler(api: FakeSlackAPI) -> type[BaseHTTPRequestHandler]:
                 api._record(Call("upload", {"file_id": rest}, headers, 200, raw=raw, path=self.path))
                 return self._send(200, f"OK - {len(raw)}".encode(), "text/plain")
             body = _parse(raw, headers.get("content-type", ""))
+            method = "response" if kind == "response" else rest.split("?", 1)[0]
+            down = api._failing(method)
+            if down is not None:
+                api._record(Call(method, body, headers, down, raw=raw, path=self.path))
+                return self._send(down, b"upstream connect error or disconnect/reset before headers", "text/plain")
             if kind == "response":
                 api._record(Call("response", body, headers, 200, raw=raw, path=self.path))
                 return self._send(200, b"ok", "text/plain")

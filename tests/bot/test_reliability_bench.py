@@ -8,7 +8,7 @@ import json
 from bench.reliability import PARTS, summary_rows, targets_met
 from bot.cli import EXIT_BAD_INPUT, main
 
-TINY = ["--kill-trials", "2", "--requests", "20", "--clients", "4", "--incidents", "3", "--ticks", "1"]
+TINY = ["--kill-trials", "2", "--kill-live-trials", "1", "--requests", "20", "--clients", "4", "--incidents", "3", "--ticks", "1"]
 
 
 def _run(capsys, *args: str) -> tuple[int, dict]:
@@ -20,8 +20,9 @@ def test_a_tiny_run_of_every_part_gives_consistent_figures_and_meets_the_targets
     code, out = _run(capsys, *TINY)
     parts = out["parts"]
     assert set(parts) == set(PARTS) and not any("error" in r for r in parts.values()), parts
-    kill, slack, hostile, incidents = (parts[p] for p in PARTS)
+    kill, live, slack, hostile, incidents = (parts[p] for p in PARTS)
     assert kill["trials"] == 2 and kill["survived"] <= kill["killed"] <= kill["trials"]
+    assert live["trials"] == 1 and live["survived"] <= live["killed"] <= 1
     assert slack["requests"] == 20 and slack["clients"] == 4
     assert 0 <= slack["acked_within_3s"] <= slack["requests"] and slack["ack_p50_ms"] <= slack["ack_p99_ms"]
     assert 0 < hostile["rejected"] <= hostile["tried"]
@@ -30,12 +31,14 @@ def test_a_tiny_run_of_every_part_gives_consistent_figures_and_meets_the_targets
         assert isinstance(kill[key], int) and kill[key] >= 0 and isinstance(hostile[key], int) and hostile[key] >= 0
     assert isinstance(slack["lost_actions"], int) and slack["lost_actions"] >= 0
 
-    rows = {r["figure"].split(" (")[0]: r for r in out["summary"]}
+    rows = {r["figure"]: r for r in out["summary"]}
     assert rows["kill points survived / tried"]["result"].startswith(f"{kill['survived']} / {kill['killed']} ")
     assert rows["Slack requests served / sent"]["result"].startswith(f"{slack['acked_within_3s']} / 20;")
     assert f"p99 {slack['ack_p99_ms']} ms" in rows["Slack requests served / sent"]["result"]
     assert rows["hostile inputs rejected / tried"]["result"] == f"{hostile['rejected']} / {hostile['tried']}"
-    lost = kill["lost_actions"] + slack["lost_actions"] + hostile["lost_actions"]
+    assert rows["kill points survived / tried (live twin)"]["result"].startswith(
+        f"{live['survived']} / {live['killed']} (1 trials;")
+    lost = kill["lost_actions"] + live["lost_actions"] + slack["lost_actions"] + hostile["lost_actions"]
     assert rows["actions lost, all parts"]["result"].startswith(f"{lost} (")
     assert all(r["verdict"] in ("PASS", "MISS") for r in out["summary"])
     # the control: at these sizes every target is met, and the exit status says so
