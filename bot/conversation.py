@@ -19,6 +19,7 @@ from typing import Any
 
 from bot import operator_requests as ops
 from bot.answers import Answers
+from bot.live_clock import LiveClock
 from bot import replies
 from bot.metrics import surface_calls
 from bot.outbox_delivery import ReplyOutbox
@@ -48,7 +49,7 @@ def _answers_memory_faults(handle: Callable) -> Callable:
     return handler
 
 
-class Conversation(Answers):
+class Conversation(Answers, LiveClock):
     def __init__(self, *, defence: Defence, surfaces: dict[str, Surface] | None = None,
                  channels: dict[str, str] | None = None, approvers: Collection[str] | None = None,
                  recognise: Callable[[str], dict] | None = None) -> None:
@@ -129,56 +130,6 @@ class Conversation(Answers):
             self.publish(incident)
         return incident
 
-    # ================================================================ the live twin
-    def tick(self) -> dict[str, Any]:
-        """One step of the live twin: expire, open an incident on a new compromise, advance the open ones."""
-        d = self.defence
-        open_incidents = d.short.incidents(status="open")
-        if d.sim.done[0] and not open_incidents:
-            d.new_episode()
-            self._broadcast("The simulated attack campaign is over; the twin starts a new one.")
-        metrics = d.tick_twin()
-        self.expire()
-        published = set() if self.paused else self._advance(metrics)
-        self.deliver_held(skip=published)
-        return metrics
-
-    def _advance(self, metrics: dict[str, Any]) -> set[str]:
-        """Open incidents for new compromises and run every open incident's next cycle; returns those published."""
-        d = self.defence
-        open_incidents = d.short.incidents(status="open")
-        if not open_incidents and metrics["seen"] > 0:
-            status = d.open_incident(title=f"{metrics['seen']} compromise(s) seen at step {metrics['step']}")
-            self.publish(status.incident)
-        elif open_incidents and (uncovered := d.uncovered_regions()):  # seen where no open incident defends
-            names = [d.sim.network.subnets[s] for s in uncovered]
-            status = d.open_incident(title=f"compromise seen in {', '.join(names[:5])} at step {metrics['step']}",
-                                     scope=names)
-            self.publish(status.incident)
-        for row in open_incidents:
-            d.next_cycle(row["id"])
-            self.publish(row["id"])
-        return {row["id"] for row in open_incidents}
-
-    def deliver_held(self, *, skip: Collection[str] = ()) -> None:
-        """What a platform failed earlier, once more: incidents' posts (a closed incident's last words, say) and
-        held answers to commands, clicks and messages.  Runs every tick, paused or not, and on a clock that
-        does not move the twin (``CYBEROPS_TICK_SECONDS=0``)."""
-        for incident in sorted(self._unsent - set(skip)):
-            self.publish(incident)
-        try:
-            self.outbox.drain()
-        except Exception:  # noqa: BLE001 - memory locked, say: the held replies wait for the next tick
-            log.warning("could not drain the reply outbox; will retry", exc_info=True)
-
-    def expire(self) -> list[str]:
-        """Expire confirmations past their time, mark their messages and post what followed."""
-        expired = self.defence.expire_due()
-        for interrupt in expired:
-            self._close_asks(interrupt, replies.decided_text("expire", "", self.defence.store.now()))
-            self.publish(interrupt.split("/")[0])
-        return expired
-
     @property
     def paused(self) -> bool:
         return bool(self.chat.setting("paused", False))
@@ -255,11 +206,12 @@ class Conversation(Answers):
             log.warning("could not record that %s has unsent posts", incident, exc_info=True)
 
     def _cycle_actions(self, incident: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
-        outcomes = {e["action_id"]: e["result"] or {} for e in self.defence.audit.entries(incident=incident)
-                    if e["event"] == "executed"}
-        return [self._action(a) | {"ok": outcomes.get(a.key, {}).get("ok", True),
-                                   "message": outcomes.get(a.key, {}).get("message", "")}
-                for a in self.defence.short.actions(incident) if a.key.startswith(f"{incident}/c{entry['cycle']}/")]
+        out = []
+        for a in self.defence.short.actions(incident):
+            if a.key.startswith(f"{incident}/c{entry['cycle']}/"):  # the cycle's own: one indexed lookup each
+                outcome = (self.defence.audit.entry(a.key, "executed") or {}).get("result") or {}
+                out.append(self._action(a) | {"ok": outcome.get("ok", True), "message": outcome.get("message", "")})
+        return out
 
     # ================================================================ internals
     def recognise(self, text: str) -> dict:

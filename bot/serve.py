@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.live_clock import Publisher
 from bot.log_redaction import bot_secrets, install_redaction
 from bot.settings import Settings
 from twin.errors import InputError
@@ -141,6 +142,8 @@ def serve(settings: Settings, *, sync_discord: bool = False, say=print) -> int:
     say(f"twin: {settings.cyberops_scenario}, a step every {settings.cyberops_tick_seconds:g} s"
         if settings.cyberops_tick_seconds > 0 else f"twin: {settings.cyberops_scenario}, steps only when asked")
     stop = threading.Event()
+    publisher = services.conversation.publisher = Publisher(services.conversation)  # posts off the clock's thread
+    threading.Thread(target=publisher.run, args=(stop,), daemon=True, name="cyberops-publisher").start()
     threading.Thread(target=clock, args=(services.conversation,), daemon=True, name="cyberops-clock",
                      kwargs={"tick_seconds": settings.cyberops_tick_seconds, "stop": stop}).start()
     try:
