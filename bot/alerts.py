@@ -10,7 +10,8 @@ Each alert names a twin host by name, IP, instance id or pod (graph node attribu
 ``instance_id``, ``pod`` where the inventory gave them).  critical/high/medium alerts (and their
 usual aliases) mark the host seen compromised; low/info alerts only note it as suspicious in the
 open incident.  A request is taken whole or refused whole: every refusal answers a clear 4xx and
-leaves a ``refused`` entry in the audit log.  A repeat (same Alertmanager fingerprint and start,
+leaves a ``refused`` entry in the audit log (a flood from one client is counted, not logged row by
+row: :class:`RefusalLog`).  A repeat (same Alertmanager fingerprint and start,
 or same generic host, kind and time) is answered ``{"duplicate": true}`` and not acted on, also
 after a restart (the key is remembered in memory).
 """
@@ -21,7 +22,10 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -232,6 +236,45 @@ def _without_port(value: str) -> str:
 
 
 # ==================================================================== intake
+AUDIT_BURST = 5  # refusals audited one by one per client and reason in a window; past that, counted
+AUDIT_WINDOW_S = 60.0
+
+
+class RefusalLog:
+    """Refused requests in the audit log, without letting a flood grow it without end.
+
+    Per ``who`` (an alert source, or the client address before the body is trusted) and reason,
+    the first :data:`AUDIT_BURST` refusals of a :data:`AUDIT_WINDOW_S` window are audited one by
+    one; the rest are only counted (metrics still count each), and the next audited refusal of
+    that client and reason says how many were left out.
+    """
+
+    def __init__(self, audit, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.audit, self._clock = audit, clock
+        self._windows: dict[tuple[str, str], list] = {}  # (who, reason) -> [window start, audited, left out]
+        self._lock = threading.Lock()
+
+    def record(self, *, who: str, reason: str, targets: list[str], why: str) -> bool:
+        """Audit one refusal, or count it when its client is flooding; returns whether it was audited."""
+        now = self._clock()
+        with self._lock:
+            window = self._windows.get((who, reason))
+            if window is None or now - window[0] >= AUDIT_WINDOW_S:
+                window = self._windows[(who, reason)] = [now, 0, window[2] if window else 0]
+                if len(self._windows) > 1000:  # forget clients quiet for a window
+                    self._windows = {k: w for k, w in self._windows.items() if now - w[0] < AUDIT_WINDOW_S}
+            if window[1] >= AUDIT_BURST:
+                window[2] += 1
+                return False
+            window[1] += 1
+            left_out, window[2] = window[2], 0
+        if left_out:
+            why = f"{why}; {left_out} more like it from {who} were refused but not audited (a flood)"
+        self.audit.append("refused", who=who, incident="-", action_id=f"alert:{uuid.uuid4().hex[:16]}",
+                          targets=targets, why=why[:1000])
+        return True
+
+
 class AlertIntake:
     """Turns an authenticated body into ``Conversation.alert`` calls; synchronous (run it off the event loop)."""
 
@@ -240,6 +283,7 @@ class AlertIntake:
         self.token = token or None
         self.max_bytes = max_bytes
         self._index: HostIndex | None = None
+        self.refusals = RefusalLog(conversation.defence.audit)
 
     @property
     def enabled(self) -> bool:
@@ -253,9 +297,8 @@ class AlertIntake:
 
     def refuse(self, fmt: str, problem: AlertRejected, *, who: str, remote: str) -> tuple[int, dict]:
         """Record a refusal in the audit log and the metrics; the HTTP answer."""
-        self.conversation.defence.audit.append(
-            "refused", who=who, incident="-", action_id=f"alert:{uuid.uuid4().hex[:16]}",
-            targets=problem.targets[:20], why=f"{fmt} alert refused: {problem.message} (from {remote})"[:1000])
+        self.refusals.record(who=who, reason=problem.reason, targets=problem.targets[:20],
+                             why=f"{fmt} alert refused: {problem.message} (from {remote})")
         metrics.count_alert_rejected(fmt, problem.reason)
         return problem.status, {"ok": False, "reason": problem.reason, "error": problem.message}
 

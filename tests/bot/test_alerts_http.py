@@ -289,3 +289,22 @@ def test_serve_runs_the_http_app_for_alerts_alone(tmp_path, monkeypatch, capsys)
     monkeypatch.setenv("CYBEROPS_ALERT_TOKEN", "t0ken")
     assert main(["serve", "--check"]) == 0
     assert "alerts: would run" in capsys.readouterr().out
+
+
+def test_a_flood_of_refused_requests_from_one_client_is_audited_a_few_rows_a_minute_and_counted():
+    from bot.alerts import AUDIT_BURST, AUDIT_WINDOW_S, RefusalLog
+    from memory.audit import AuditLog
+
+    store = open_store(":memory:")
+    now = [1000.0]
+    log = RefusalLog(AuditLog(store), clock=lambda: now[0])
+    audited = [log.record(who="alert:10.0.0.9", reason="unauthorized", targets=[], why="bad bearer token")
+               for _ in range(200)]
+    assert audited.count(True) == AUDIT_BURST and len(AuditLog(store)) == AUDIT_BURST
+    assert log.record(who="alert:10.0.0.8", reason="unauthorized", targets=[], why="bad bearer token")  # another
+    assert log.record(who="alert:10.0.0.9", reason="bad_request", targets=[], why="not JSON")  # another reason
+    now[0] += AUDIT_WINDOW_S
+    assert log.record(who="alert:10.0.0.9", reason="unauthorized", targets=[], why="bad bearer token")
+    last = AuditLog(store).entries()[-1]
+    assert last["event"] == "refused" and f"{200 - AUDIT_BURST} more like it" in last["why"]
+    assert AuditLog(store).verify() is None
