@@ -56,43 +56,51 @@ def execute(defence: Defence, incident: str, action: dict[str, Any]) -> dict[str
 def execute_all(defence: Defence, incident: str, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Carry out a step's approved actions (see the module docstring), one result per action, in order.
 
-    Each is claimed and dispatched on its own; their twin changes and ``executed`` entries are
-    written in one transaction.
+    Their claims are made in one transaction, then each is dispatched; their twin changes and
+    ``executed`` entries are written in one transaction.
     """
     protected_assets = set(defence.long.policy().protected_assets)
     refused: dict[str, dict[str, Any]] = {}
     requests: list[tuple[dict[str, Any], dict[str, Any]]] = []
     with defence.store.write():  # every claim of the step in one transaction, committed before anything is sent
         for action in actions:
-            key, targets = action["key"], list(action["targets"])
+            targets = list(action["targets"])
             protected = sorted(set(targets) & protected_assets)
             if protected:  # checked again here: the policy may have changed since the plan
+                key = action["key"]
                 if defence.short.action(key).status == "approved":
                     defence.short.set_action_status(key, "refused")
                 defence.audit.append_once("refused", who="policy", incident=incident, action_id=key,
                                           targets=targets, why=f"protected asset(s): {', '.join(protected)}")
                 refused[key] = {"status": "refused", "changed": [], "ok": False, "message": "protected asset"}
-                continue
-            claimed = defence.short.claim_execution(key)
-            if _executed_entry(defence, incident, key) is None and (
-                    claimed or defence.short.action(key).status == "executed"):
-                requests.append((action, {"incident": incident, "action": action["kind"], "targets": targets,
-                                          "approver": _approver(defence, incident, key), "idempotency_key": key,
-                                          "reason": action["reason"]}))
+        keys = [a["key"] for a in actions if a["key"] not in refused]
+        claimed, before = defence.short.claim_executions(keys)
+        done = defence.audit.entries_of(keys, "executed")
+        approvals = defence.audit.entries_of(keys, "approved")
+        for action in actions:
+            key = action["key"]
+            # claimed now, or claimed by a run a crash cut off before its executed entry: (re-)send, same key
+            if key not in refused and key not in done and (key in claimed or before.get(key) == "executed"):
+                requests.append((action, {"incident": incident, "action": action["kind"],
+                                          "targets": list(action["targets"]),
+                                          "approver": approvals[key]["who"] if key in approvals else "unknown",
+                                          "idempotency_key": key, "reason": action["reason"]}))
     sent = _dispatch_all(defence.executor, requests)
     if sent:
         _finish(defence, incident, sent)
+        done = defence.audit.entries_of(keys, "executed")
     results = []
     for action in actions:
         key = action["key"]
         result = {"key": key, "kind": action["kind"], "targets": list(action["targets"])}
-        done = None if key in refused else _executed_entry(defence, incident, key)
         if key in refused:
             result |= refused[key]
-        elif done is None:
-            result |= {"status": defence.short.action(key).status, "changed": [], "ok": False, "message": ""}
+        elif key not in done:  # rare: the action was not approved (or is gone)
+            action_now = defence.short.action(key)
+            result |= {"status": action_now.status if action_now else "unknown", "changed": [], "ok": False,
+                       "message": ""}
         else:
-            outcome = done["result"]
+            outcome = done[key]["result"]
             result |= {"status": "executed", "changed": outcome.get("changed", []), "ok": outcome.get("ok", True),
                        "message": outcome.get("message", "")}
         results.append(result)
@@ -138,12 +146,3 @@ def _finish(defence: Defence, incident: str, sent: list[tuple[dict[str, Any], bo
             defence._restore_twin()  # the transaction rolled back (even a failed commit): so must the twin
             raise
     defence._acted_on(acted)
-
-
-def _executed_entry(defence: Defence, incident: str, key: str) -> dict[str, Any] | None:
-    return defence.audit.entry(key, "executed")
-
-
-def _approver(defence: Defence, incident: str, key: str) -> str:
-    entry = defence.audit.entry(key, "approved")
-    return entry["who"] if entry else "unknown"

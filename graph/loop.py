@@ -88,9 +88,7 @@ def build_graph(defence: Defence) -> StateGraph:
                             "action_id": f"{incident}/c{cycle}/refused{i}", "targets": attempt.get("targets", []),
                             "why": f"{attempt.get('kind')}: {attempt.get('why')}"})
         with defence.store.write():  # the plan's proposals and refusals: one transaction (planning stays outside)
-            for action in out["actions"]:
-                defence.short.propose_action(incident, key=action["key"], kind=action["kind"],
-                                             targets=action["targets"])
+            defence.short.propose_actions(incident, [(a["key"], a["kind"], a["targets"]) for a in out["actions"]])
             defence.audit.append_once_all(entries)
             defence.chat.set_setting(f"plan:{incident}", {"cycle": cycle, "plan": out})
         return {"plan": out, "requests": [], "decision": None}
@@ -101,9 +99,8 @@ def build_graph(defence: Defence) -> StateGraph:
         policy = defence.long.policy()
         asking = [a for a in actions if policy.autonomy_for(a["kind"]) != "auto"]
         with defence.store.write():
-            defence.audit.append_once_all([_settle(defence, incident, a, "approved", who="policy:auto",
-                                                   why="autonomy policy allows this class")
-                                           for a in actions if a not in asking])
+            _settle(defence, incident, [(a, "approved", "policy:auto", "autonomy policy allows this class")
+                                        for a in actions if a not in asking])
         decision = None
         if asking:
             iid = interrupt_id(incident, cycle)
@@ -177,31 +174,35 @@ def _outcome(after: dict, quiet: int, cycles: int, max_cycles: int | None) -> st
     return None
 
 
-def _settle(defence: Defence, incident: str, action: dict, status: str, *, who: str, why: str) -> dict:
-    """Record an action's new status in short-term memory; returns its audit entry, for ``append_once_all``."""
-    if defence.short.action(action["key"]).status != "executed":
-        defence.short.set_action_status(action["key"], status)
-    action["status"] = status
-    return {"event": status, "who": who, "incident": incident, "action_id": action["key"],
-            "targets": action["targets"], "why": why}
+def _settle(defence: Defence, incident: str, changes: list[tuple[dict, str, str, str]]) -> None:
+    """Record actions' new statuses, ``(action, status, who, why)`` each, in short-term memory (an executed
+    action stays executed) and the audit log (one entry per action and status, however often this runs)."""
+    by_status: dict[str, list[str]] = {}
+    for action, status, _, _ in changes:
+        action["status"] = status
+        by_status.setdefault(status, []).append(action["key"])
+    for status, keys in by_status.items():
+        defence.short.settle_actions(keys, status)
+    defence.audit.append_once_all([{"event": status, "who": who, "incident": incident, "action_id": action["key"],
+                                    "targets": action["targets"], "why": why} for action, status, who, why in changes])
 
 
 def _apply_decision(defence: Defence, incident: str, asking: list[dict], decision: dict) -> None:
     kind, who = decision.get("decision"), str(decision.get("by", "unknown"))
-    entries = []
     if kind == "expire":
-        for a in asking:
-            entries.append(_settle(defence, incident, a, "expired", who="system",
-                                   why="no decision before the confirmation expired"))
+        _settle(defence, incident, [(a, "expired", "system", "no decision before the confirmation expired")
+                                    for a in asking])
+        return
     drop = set(decision.get("drop", ())) if kind == "edit" else set()
-    for a in asking if kind != "expire" else ():
+    changes = []
+    for a in asking:
         kept = [h for h in a["targets"] if h not in drop]
         if kind == "reject" or not kept:
             why = "rejected by the operator" if kind == "reject" else f"edited out by {who}"
-            entries.append(_settle(defence, incident, a, "rejected", who=who, why=why))
+            changes.append((a, "rejected", who, why))
         elif kind in ("approve", "edit"):
             if kept != a["targets"]:
                 a["targets"] = kept
             how = "approved" if kind == "approve" else f"approved without {', '.join(sorted(drop))}"
-            entries.append(_settle(defence, incident, a, "approved", who=who, why=f"{how} by {who}"))
-    defence.audit.append_once_all(entries)
+            changes.append((a, "approved", who, f"{how} by {who}"))
+    _settle(defence, incident, changes)

@@ -106,6 +106,7 @@ class Observation:
     open_entry: np.ndarray
     views: list[RegionView]  # with no previous look (approach 0)
     acted: set[int] = field(default_factory=set)
+    subnets: list[SubnetPerception] = field(default_factory=list)  # as the views, per-looker fields at 0
 
     @property
     def agent_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -115,12 +116,45 @@ class Observation:
 
 def observe(sim: Simulator, b: int = 0, *, key: tuple = ()) -> Observation:
     """Copy twin ``b`` as it is now and derive the per-step parts of perception once."""
-    return Observation(
+    obs = Observation(
         key=key, step=int(sim.t[b]), time=float(sim.t[b] / sim.horizon), hvn_lost=bool(sim.hvn_lost[b]),
         visible=sim.visible[b].copy(), isolated=sim.isolated[b].copy(), vulnerability=sim.vulnerability[b].copy(),
         ratios=sim.availability_cache.ratios(sim.isolated)[b].copy(), open_entry=_open_entry(sim, b),
         views=region_views(sim, b),
     )
+    obs.subnets = _subnets(sim.network, obs)
+    return obs
+
+
+def _subnets(net, obs: Observation) -> list[SubnetPerception]:
+    """The observation's subnets, with what depends on the looker (new, concentration, speed) left at 0."""
+    seen, iso, vuln = obs.visible, obs.isolated, obs.vulnerability
+    out = []
+    for v in obs.views:
+        sl = net.subnet_slice(v.region)
+        names = net.names[sl]
+        hvn = net.high_value[sl]
+        out.append(SubnetPerception(
+            subnet=net.subnets[v.region],
+            index=v.region,
+            hosts=sl.stop - sl.start,
+            high_value=[names[i] for i in np.flatnonzero(hvn)],
+            entry=int(net.entry[sl].sum()),
+            mean_vulnerability=round(float(vuln[sl].mean()), 3),
+            highly_vulnerable=int((vuln[sl] >= HIGH_VULNERABILITY).sum()),
+            exposed_entry=int(obs.open_entry[sl].sum()),
+            hvn_isolated=int((hvn & iso[sl]).sum()),
+            seen=v.seen,
+            seen_hosts=[names[i] for i in np.flatnonzero(seen[sl])[:NAMES_SHOWN]],
+            new_seen=0,
+            concentration=0.0,
+            critical_distance=None if v.critical_distance >= FAR else v.critical_distance,
+            penetration_speed=0,
+            isolated=int(iso[sl].sum()),
+            isolated_clean=v.isolated_clean,
+            availability=round(float(obs.ratios[v.region]), 4),
+        ))
+    return out
 
 
 def perceive(
@@ -143,38 +177,20 @@ def perceive(
     obs = observation or observe(sim, b)
     views = [replace(v, approach=hops_closer((previous or {}).get(v.region, FAR), v.critical_distance))
              for v in obs.views]
-    seen, iso, vuln = obs.visible, obs.isolated, obs.vulnerability
+    seen = obs.visible
     new = seen & ~previously_seen if previously_seen is not None else seen
-    ratios = obs.ratios
+    new_per_subnet = np.bincount(net.subnet_of[np.flatnonzero(new)], minlength=net.n_subnets)
     targets = Counter(int(h) for step in recent_targets for h in step if h >= 0)
     subnets = []
-    for v in views:
+    for v, base in zip(views, obs.subnets):
         sl = net.subnet_slice(v.region)
-        names = net.names[sl]
-        hvn = net.high_value[sl]
-        subnets.append(SubnetPerception(
-            subnet=net.subnets[v.region],
-            index=v.region,
-            hosts=sl.stop - sl.start,
-            high_value=[names[i] for i in np.flatnonzero(hvn)],
-            entry=int(net.entry[sl].sum()),
-            mean_vulnerability=round(float(vuln[sl].mean()), 3),
-            highly_vulnerable=int((vuln[sl] >= HIGH_VULNERABILITY).sum()),
-            exposed_entry=int(obs.open_entry[sl].sum()),
-            hvn_isolated=int((hvn & iso[sl]).sum()),
-            seen=v.seen,
-            seen_hosts=[names[i] for i in np.flatnonzero(seen[sl])[:NAMES_SHOWN]],
-            new_seen=int(new[sl].sum()),
-            concentration=_concentration([c for h, c in targets.items() if sl.start <= h < sl.stop], sl.stop - sl.start),
-            critical_distance=None if v.critical_distance >= FAR else v.critical_distance,
-            penetration_speed=v.approach,
-            isolated=int(iso[sl].sum()),
-            isolated_clean=v.isolated_clean,
-            availability=round(float(ratios[v.region]), 4),
-        ))
-    availability = 0.0 if obs.hvn_lost else float(ratios.mean())
+        subnets.append(replace(
+            base, new_seen=int(new_per_subnet[v.region]), penetration_speed=v.approach,
+            concentration=_concentration([c for h, c in targets.items() if sl.start <= h < sl.stop],
+                                         sl.stop - sl.start)))
+    availability = 0.0 if obs.hvn_lost else float(obs.ratios.mean())
     perception = Perception(
-        step=obs.step, availability=round(availability, 4), seen=int(seen.sum()), isolated=int(iso.sum()),
+        step=obs.step, availability=round(availability, 4), seen=int(seen.sum()), isolated=int(obs.isolated.sum()),
         hvn_lost=obs.hvn_lost, subnets=subnets, summary="",
     )
     return _with_summary(perception), views

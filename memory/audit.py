@@ -128,6 +128,22 @@ class AuditLog:
         return row | {"targets": json.loads(row["targets"]),
                       "result": None if row["result"] is None else json.loads(row["result"])}
 
+    def entries_of(self, action_ids: Sequence[str], event: str) -> dict[str, dict[str, Any]]:
+        """:meth:`entry` for many actions in one query: action id -> its first ``event`` entry (those that have one)."""
+        out: dict[str, dict[str, Any]] = {}
+        ids = list(dict.fromkeys(action_ids))
+        for i in range(0, len(ids), 500):  # SQLite caps the parameters of one statement
+            chunk = ids[i:i + 500]
+            cursor = self.store.db.execute(f"SELECT * FROM audit_log WHERE event = ? AND action_id IN "
+                                           f"({', '.join('?' * len(chunk))}) ORDER BY id", [event, *chunk])
+            columns = [c[0] for c in cursor.description]
+            for values in cursor.fetchall():
+                row = dict(zip(columns, values))
+                out.setdefault(row["action_id"], row | {
+                    "targets": json.loads(row["targets"]),
+                    "result": None if row["result"] is None else json.loads(row["result"])})
+        return out
+
     def _first(self, action_id: str, event: str) -> dict[str, Any] | None:
         # plain SQL: the loop asks this several times per action, and sqlite-utils' rows_where
         # looks the table up in sqlite_master on every call

@@ -96,6 +96,14 @@ class ShortTermMemory:
                                 [key, incident, kind, json.dumps(list(targets)), now, now])
             return cursor.rowcount == 1
 
+    def propose_actions(self, incident: str, actions: Sequence[tuple[str, str, Sequence[str]]]) -> None:
+        """:meth:`propose_action` for many ``(key, kind, targets)`` at once (known keys are left as they are)."""
+        now = self.store.now()
+        with self.store.write() as db:
+            db.conn.executemany("INSERT OR IGNORE INTO actions VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                                [[key, incident, kind, json.dumps(list(targets)), now, now]
+                                 for key, kind, targets in actions])
+
     def set_action_status(self, key: str, status: str) -> None:
         """Move an action to ``status``; an executed action stays executed (use ``claim_execution``)."""
         if status not in ACTION_STATUSES or status == "executed":
@@ -107,6 +115,33 @@ class ShortTermMemory:
                 if self.action(key) is None:
                     raise KeyError(key)
                 raise ValueError(f"action {key!r} has been executed already")
+
+    def settle_actions(self, keys: Sequence[str], status: str) -> int:
+        """:meth:`set_action_status` for many actions at once, leaving executed ones as they are (and
+        unknown keys: nothing); returns how many changed."""
+        if status not in ACTION_STATUSES or status == "executed":
+            raise ValueError(f"cannot set action status {status!r}; one of pending, approved, rejected, expired, refused")
+        changed = 0
+        with self.store.write() as db:
+            for i in range(0, len(keys), 500):  # SQLite caps the parameters of one statement
+                chunk = list(keys[i:i + 500])
+                changed += db.execute(f"UPDATE actions SET status = ?, updated_at = ? WHERE status != 'executed' "
+                                      f"AND key IN ({', '.join('?' * len(chunk))})",
+                                      [status, self.store.now(), *chunk]).rowcount
+        return changed
+
+    def claim_executions(self, keys: Sequence[str]) -> tuple[set[str], dict[str, str]]:
+        """:meth:`claim_execution` for many actions in one transaction: the keys this caller claimed, and
+        every key's status before the claim."""
+        with self.store.write() as db:
+            before = {}
+            for i in range(0, len(keys), 500):  # SQLite caps the parameters of one statement
+                chunk = list(keys[i:i + 500])
+                marks = ", ".join("?" * len(chunk))
+                before.update(db.execute(f"SELECT key, status FROM actions WHERE key IN ({marks})", chunk).fetchall())
+                db.execute(f"UPDATE actions SET status = 'executed', updated_at = ? WHERE status = 'approved' "
+                           f"AND key IN ({marks})", [self.store.now(), *chunk])
+        return {k for k in keys if before.get(k) == "approved"}, before
 
     def claim_execution(self, key: str) -> bool:
         """Mark an approved action executed; True only for the one caller that should run it."""

@@ -159,13 +159,9 @@ class RegionPolicy(nn.Module):
         return logits
 
     @staticmethod
-    def pick(scores: torch.Tensor, nodes: np.ndarray, kind: str, *, exclude: np.ndarray | None = None,
-             mask: torch.Tensor | None = None) -> int | None:
-        """Greedy :meth:`choose` from precomputed ``scores``: the same host, without another forward pass.
-
-        ``mask``: ``action_mask(kind, nodes)`` when the caller has it already."""
-        if mask is None:
-            mask = action_mask(kind, torch.as_tensor(np.asarray(nodes, dtype=np.float32)))
+    def pick(scores: torch.Tensor, nodes: np.ndarray, kind: str, *, exclude: np.ndarray | None = None) -> int | None:
+        """Greedy :meth:`choose` from precomputed ``scores``: the same host, without another forward pass."""
+        mask = action_mask(kind, torch.as_tensor(np.asarray(nodes, dtype=np.float32)))
         if exclude is not None:
             mask = mask | torch.as_tensor(exclude, dtype=torch.bool)
         if bool(mask.all()):
