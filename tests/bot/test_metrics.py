@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
+from hand_clock import HandClock
 
 from bot import metrics
 from bot.console import ConsoleSurface
@@ -31,13 +32,6 @@ SCENARIO = {
 }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 4, 17, 0, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
 
 class StandIn(EmbeddedPlanner):
     """The embedded planner standing in for a failed LLM planner, as LLMPlanner's fallback does."""
@@ -57,7 +51,7 @@ class BrokenSurface(ConsoleSurface):
 
 @pytest.fixture
 def served(tmp_path, weights):
-    clock = Clock()
+    clock = HandClock(datetime(2026, 12, 4, 17, 0, 0, tzinfo=UTC))
     store = open_store(tmp_path / "m.db", clock=clock)
     defence = Defence(scenario=scenario_from_dict(SCENARIO), store=store, agents=weights, tick_on_act=False,
                       restore=False, planner=StandIn())

@@ -5,9 +5,9 @@ they go to the channel, mentioning the asker."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
+from hand_clock import HandClock
 from test_discord import APPROVER, OUTSIDER, SCENARIO, TIMEOUT, Harness, loop  # noqa: F401 - loop: a fixture
 
 import discord_fake_api as fake_api
@@ -27,16 +27,6 @@ from discord_fake_api import ALICE, APP_ID, CHANNEL_ID, EPHEMERAL, command_inter
 FOLLOWUPS = r"POST /webhooks/.*"
 TRY_TIMEOUT = 0.5  # seconds per try (discord.py itself would retry a 503 for ~25 s)
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 class OutageHarness(Harness):
@@ -60,8 +50,8 @@ def recogniser():
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> HandClock:
+    return HandClock()
 
 
 @pytest.fixture

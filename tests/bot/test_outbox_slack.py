@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import pytest
+from hand_clock import HandClock
 from slack_fake_api import BOT_USER, FakeSlackAPI
 from test_slack import ALICE, CHANNEL, SCENARIO, SECRET, Slack
 
@@ -27,16 +27,6 @@ from twin.scenario import scenario_from_dict
 DOWN = ("response", "chat.postMessage", "chat.postEphemeral")  # every way a reply can go
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
 
 @pytest.fixture(scope="module")
 def recogniser():
@@ -48,12 +38,12 @@ class Rig:
     api: FakeSlackAPI
     slack: Slack
     conversation: Conversation
-    clock: Clock
+    clock: HandClock
 
 
 @pytest.fixture
 def rig(tmp_path, weights, recogniser):
-    clock = Clock()
+    clock = HandClock()
     with FakeSlackAPI() as api:
         settings = Settings(_env_file=None, slack_bot_token="xoxb-test-token", slack_signing_secret=SECRET,
                             slack_api_url=api.base_url, cyberops_slack_channel=CHANNEL, cyberops_approvers=ALICE)
