@@ -36,6 +36,8 @@ SIGNATURE_HEADER = "X-CyberOps-Signature"
 MESSAGE_CHARS = 500  # the audit log keeps this much of a message; we keep the end, where the error is
 RESPONSE_BYTES = 4096  # of a receiver's answer we read
 MAX_BACKOFF = 30.0  # seconds, the longest wait between two attempts
+BREAKER_AFTER = 3  # actions failed in a row on a receiver that is down before actions fail at once ...
+BREAKER_COOLDOWN = 30.0  # ... for this many seconds (then one is tried again)
 RETRYABLE = frozenset({408, 425, 429})  # 4xx that mean "try again later"; every 5xx is retried too
 MIN_SECRET_CHARS = 16
 #: variables a command does not inherit: the bot's own settings and secrets
@@ -84,7 +86,8 @@ class WebhookExecutor:
 
     def __init__(self, url: str, secret: str, *, timeout: float, retries: int, backoff: float = 0.5,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, breaker_after: int = BREAKER_AFTER,
+                 cooldown: float = BREAKER_COOLDOWN, monotonic: Callable[[], float] = time.monotonic) -> None:
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
             raise ValueError("the webhook URL must be http:// or https://")
         if not secret:
@@ -96,32 +99,49 @@ class WebhookExecutor:
         self._clock, self._sleep = clock, sleep
         self._rng = rng or random.Random()
         self._opener = urllib.request.build_opener(_NoRedirects)
+        # the circuit breaker: after breaker_after actions in a row failed on a receiver that is down (every
+        # retry spent on 5xx, timeouts, refused connections), actions fail at once for cooldown seconds instead
+        # of each holding the defence loop through its retries; then one is tried again
+        self.breaker_after, self.cooldown = int(breaker_after), float(cooldown)
+        self._failures, self._open_until, self._monotonic = 0, 0.0, monotonic
+        self._breaker = threading.Lock()
 
     def __repr__(self) -> str:  # never the secret
         return f"WebhookExecutor(timeout={self.timeout:g}, retries={self.retries})"
 
     def dispatch(self, request: dict[str, Any]) -> tuple[bool, str]:
+        with self._breaker:
+            wait = self._open_until - self._monotonic()
+            if wait > 0:
+                return False, (f"webhook: not sent: the receiver failed {self._failures} action(s) in a row; "
+                               f"the next is tried in {wait:.0f} s (circuit open)")
         try:
-            return self._dispatch(request)
+            ok, message, down = self._dispatch(request)
         except Exception as exc:  # never raise: the loop records the failure and leaves the twin as it is
             return False, self._scrub(_fit("webhook: unexpected error", f"{type(exc).__name__}: {exc}"))
+        with self._breaker:
+            self._failures = self._failures + 1 if down else 0
+            if down and self.breaker_after and self._failures >= self.breaker_after:
+                self._open_until = self._monotonic() + self.cooldown
+        return ok, message
 
-    def _dispatch(self, request: dict[str, Any]) -> tuple[bool, str]:
+    def _dispatch(self, request: dict[str, Any]) -> tuple[bool, str, bool]:
+        """``(ok, message, down)``: ``down`` when every attempt failed as a receiver that is down does."""
         body, key = request_body(request), str(request["idempotency_key"])
         attempts, last = self.retries + 1, ""
         for attempt in range(1, attempts + 1):
             status, detail, retry_after = self._post(body, key, attempt)
             said = f"HTTP {status}" if status is not None else detail
             if status is not None and 200 <= status < 300:
-                return True, self._scrub(_fit(f"webhook: {said} after {attempt} attempt(s)", detail))
+                return True, self._scrub(_fit(f"webhook: {said} after {attempt} attempt(s)", detail)), False
             if status == 409:
-                return True, self._scrub(_fit(f"webhook: HTTP 409, already done under key {key}", detail))
+                return True, self._scrub(_fit(f"webhook: HTTP 409, already done under key {key}", detail)), False
             if status is not None and status < 500 and status not in RETRYABLE:
-                return False, self._scrub(_fit(f"webhook: {said}, a permanent failure (not retried)", detail))
+                return False, self._scrub(_fit(f"webhook: {said}, a permanent failure (not retried)", detail)), False
             last = f"{said}: {detail}" if status is not None and detail else said
             if attempt < attempts:
                 self._sleep(self._delay(attempt, retry_after))
-        return False, self._scrub(_fit(f"webhook: failed after {attempts} attempt(s); last", last))
+        return False, self._scrub(_fit(f"webhook: failed after {attempts} attempt(s); last", last)), True
 
     def _post(self, body: bytes, key: str, attempt: int) -> tuple[int | None, str, float | None]:
         """One attempt: (HTTP status or None, the receiver's words or the error, Retry-After seconds)."""

@@ -195,6 +195,28 @@ def test_other_4xx_are_permanent_and_an_unreachable_receiver_is_a_failure_not_an
     assert not ok and "unexpected error" in message
 
 
+def test_a_receiver_that_is_down_opens_the_circuit_so_actions_fail_at_once_until_the_cooldown_is_over():
+    now = [1_000_000.0]
+    with Receiver(always=503) as receiver:
+        executor = webhook(receiver, retries=1, breaker_after=2, cooldown=30, monotonic=lambda: now[0])
+        assert [executor.dispatch(REQUEST)[0] for _ in range(2)] == [False, False]
+        assert len(receiver.attempts) == 4  # two actions, each with its retry
+        ok, message = executor.dispatch(REQUEST)
+        assert not ok and "circuit open" in message and len(receiver.attempts) == 4  # not sent at all
+        now[0] += 31
+        receiver.always = None  # the receiver is back
+        ok, message = executor.dispatch(REQUEST)
+        assert ok and len(receiver.attempts) == 5 and "HTTP 200" in message
+        assert executor.dispatch(dict(REQUEST, idempotency_key="INC-0001/c0/a9"))[0]  # closed again
+
+
+def test_permanent_refusals_do_not_open_the_circuit():
+    with Receiver(always=422) as receiver:
+        executor = webhook(receiver, breaker_after=1)
+        assert not executor.dispatch(REQUEST)[0] and not executor.dispatch(REQUEST)[0]
+        assert len(receiver.attempts) == 2  # each was sent: a receiver that answers is not down
+
+
 def test_the_secret_is_never_in_a_message_or_repr_even_when_the_receiver_echoes_it():
     with Receiver(always=500) as receiver:
         executor = webhook(receiver, retries=0)
