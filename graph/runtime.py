@@ -1,8 +1,9 @@
 """``Defence``: the defence loop with its dependencies, and the API the chat layer and CLI call.
 
-It owns the twin (restored from the newest snapshot in memory, so a restarted process
-carries on with the same network state), the memory, the planner and the compiled
-graph, checkpointed to the same SQLite file (thread id = incident id).  Operators'
+It owns the twin (restored from memory, so a restarted process carries on with the same
+network state: :mod:`graph.twin_state`), the memory, the planner and the compiled graph,
+checkpointed to the same SQLite file (thread id = incident id); which subnets each incident
+defends is :mod:`graph.scopes`, the live twin's clock and alerts :mod:`graph.live_twin`.  Operators'
 decisions come in through :meth:`Defence.decide`, which checks them before anything
 resumes: only the pending confirmation's id, only an approver, only before it expires.
 """
@@ -17,17 +18,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import numpy as np
 from langgraph.types import Command
 
 from graph.checkpointer import AtomicSqliteSaver
 from graph.execution import Executor, SimulateExecutor, execute, execute_all
 from graph.live_twin import LiveTwin
 from graph.loop import build_graph
-from graph.perception import Observation, Perception, observe, perceive
+from graph.perception import Observation, Perception, perceive
 from graph.planning import EmbeddedPlanner, Plan, PlanContext, PlannedAction, Planner
+from graph.scopes import Scopes
 from graph.state import DECISIONS
 from graph.tools import Toolbox
+from graph.twin_state import TwinState
 from memory.audit import AuditLog
 from memory.chat import ChatMemory
 from memory.long_term import LongTermMemory
@@ -38,10 +40,7 @@ from memory.store import MemoryUnavailable, Store
 from rl_agents.hierarchical import RegionAgents, RegionView
 from rl_agents.weights import RegionAgent
 from twin.build import build_simulator
-from twin.errors import InputError
 from twin.scenario import Scenario
-from twin.sim import ACTIONS, Simulator
-from twin.snapshot import SnapshotError, dump_state, remap_state, restore_state, snapshot_note
 
 DEFAULT_CONFIRM_TIMEOUT = 30 * 60  # seconds a confirmation waits before it expires
 RECURSION_LIMIT = 10_000  # graph steps per invoke (5 per cycle); the cycle limit is what stops a run
@@ -64,7 +63,7 @@ class DecisionResult:
     message: str
 
 
-class Defence(LiveTwin):
+class Defence(LiveTwin, TwinState, Scopes):
     def __init__(
         self,
         *,
@@ -137,45 +136,6 @@ class Defence(LiveTwin):
                 "max_cycles": max_cycles, "scope": None if scope is None else sorted(set(scope))})
         self._invoke(incident, self._start_state(incident), new_cycle=True)
         return self.status(incident)
-
-    def scope(self, incident: str) -> list[int] | None:
-        """The subnets (indices) ``incident`` defends; None: the whole twin."""
-        names = (self.chat.setting(f"incident:{incident}:start", {}) or {}).get("scope")
-        if names is None:
-            return None
-        index = {name: i for i, name in enumerate(self.sim.network.subnets)}
-        known = sorted(index[n] for n in names if n in index)
-        return known or None  # its subnets are gone (a re-imported inventory): the whole twin, not nothing
-
-    def widen_scope(self, incident: str, hosts: Iterable[str]) -> None:
-        """Add the subnets of ``hosts`` to a scoped incident (operators asked for actions there)."""
-        key = f"incident:{incident}:start"
-        start = self.chat.setting(key, {}) or {}
-        if start.get("scope") is None:
-            return
-        wider = sorted(set(start["scope"]) | set(self._subnets_of(hosts)))
-        if wider != start["scope"]:
-            self.chat.set_setting(key, start | {"scope": wider})
-
-    def seen_in(self, subnets: Collection[int]) -> int:
-        """Compromises seen now in ``subnets``."""
-        return int(self.sim.visible[0][np.isin(self.sim.network.subnet_of, list(subnets))].sum())
-
-    def uncovered_regions(self) -> list[int]:
-        """Subnets with a seen compromise that no open incident defends."""
-        net = self.sim.network
-        seen = sorted({int(net.subnet_of[h]) for h in self.sim.visible[0].nonzero()[0]})
-        covered: set[int] = set()
-        for row in self.short.incidents(status="open"):
-            scope = self.scope(row["id"])
-            if scope is None:
-                return []
-            covered.update(scope)
-        return [s for s in seen if s not in covered]
-
-    def _subnets_of(self, hosts: Iterable[str]) -> list[str]:
-        net = self.sim.network
-        return sorted({net.subnets[int(net.subnet_of[net.index[h]])] for h in hosts if h in net.index})
 
     def _start_state(self, incident: str) -> dict[str, Any]:
         start = self.chat.setting(f"incident:{incident}:start", {}) or {}
@@ -304,25 +264,6 @@ class Defence(LiveTwin):
         """The twin as it is now (``observation=self.observation()``: as the step's shared observation saw it)."""
         return perceive(self.sim, 0, **kwargs)
 
-    def observation(self) -> Observation:
-        """The twin as observed at the start of its current step, shared by every plan made in the step.
-
-        All of a step's defender actions are decided on one observation (the twin's rule: the
-        defender acts, then the attacker moves), so the agents run once per region and step
-        however many incidents are open; hosts acted on in the step are in ``acted``.
-        """
-        if self._observed is None or self._observed.key != (self._epoch,):
-            self._observed = observe(self.sim, 0, key=(self._epoch,))
-        return self._observed
-
-    def _twin_moved(self) -> None:
-        """The twin changed other than by a defender action (a step, an alert, a restore): observe it afresh."""
-        self._epoch += 1
-
-    def _acted_on(self, hosts: Iterable[int]) -> None:
-        if self._observed is not None and self._observed.key == (self._epoch,):
-            self._observed.acted.update(int(h) for h in hosts)
-
     def make_plan(self, *, perception: Perception, views: list[RegionView], requests: list[PlannedAction],
                   scope: Collection[int] | None = None, observation: Observation | None = None) -> Plan:
         """A plan for the subnets in ``scope`` (None: all), on ``observation`` when given (else the twin now)."""
@@ -438,54 +379,3 @@ class Defence(LiveTwin):
 
     def _next_id(self) -> str:
         return f"INC-{len(self.short.incidents()) + 1:04d}"
-
-    def save_twin(self, key: str) -> bool:
-        """Snapshot the twin under ``key`` (False if taken), noting the audit log's newest entry with it.
-
-        Executed actions are not snapshotted one by one: their ``executed`` entries are the
-        record, and :meth:`_restore_twin` replays those newer than the snapshot's note.
-        """
-        with self.store.write():
-            return self.snapshots.save(key, step=int(self.sim.t[0]),
-                                       state=dump_state(self.sim, note={"audit_id": self.audit.last_id()}))
-
-    def saved_twin(self) -> Simulator:
-        """A new simulator holding the twin as memory has it: what a restarted process would carry on with."""
-        sim = build_simulator(self.scenario)
-        latest = self.snapshots.latest()
-        if latest is not None:
-            restore_state(sim, latest[2])
-            self._replay_executed(snapshot_note(latest[2]).get("audit_id"), sim)
-        return sim
-
-    def _restore_twin(self) -> None:
-        """Put the twin back as memory has it: the newest snapshot, then the actions executed since."""
-        latest = self.snapshots.latest()
-        if latest is None:
-            return
-        self._twin_moved()
-        try:
-            restore_state(self.sim, latest[2])
-        except SnapshotError:
-            try:  # another host set: carry unchanged hosts over by name, and save that as the twin now
-                self.reconciled = remap_state(latest[2], self.sim)
-            except SnapshotError as exc:
-                raise InputError(self.store.path, "twin_snapshots", str(exc)) from None
-            self._replay_executed(snapshot_note(latest[2]).get("audit_id"))
-            self.save_twin(f"reimport:{uuid.uuid4().hex}")
-            return
-        self._replay_executed(snapshot_note(latest[2]).get("audit_id"))
-
-    def _replay_executed(self, watermark: int | None, sim: Simulator | None = None) -> None:
-        """Apply again to ``sim`` (the twin), in order, the successful actions executed after audit entry ``watermark``."""
-        sim = sim or self.sim
-        if watermark is None:  # a snapshot from before notes: it was saved after every action
-            return
-        index = sim.network.index
-        for entry in self.audit.executed_since(watermark):
-            action = self.short.action(entry["action_id"])
-            hosts = [index[h] for h in entry["targets"] if h in index]
-            if not (entry["result"] or {}).get("ok") or action is None or not hosts:
-                continue
-            nodes = np.array([hosts], dtype=np.int64)
-            sim.act(np.full(nodes.shape, ACTIONS.index(action.kind)), nodes)
