@@ -132,6 +132,18 @@ def clock(conversation, *, tick_seconds: float, stop: threading.Event) -> None:
             log.exception("the twin's clock step failed")
 
 
+def start_clock(conversation, *, tick_seconds: float, stop: threading.Event) -> list[threading.Thread]:
+    """The twin's clock and the publisher that posts what it produced, each in a thread of its own, until
+    ``stop``: a chat platform that is slow or down never holds the clock up."""
+    publisher = conversation.publisher = Publisher(conversation)
+    threads = [threading.Thread(target=publisher.run, args=(stop,), daemon=True, name="cyberops-publisher"),
+               threading.Thread(target=clock, args=(conversation,), daemon=True, name="cyberops-clock",
+                                kwargs={"tick_seconds": tick_seconds, "stop": stop})]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
 def serve(settings: Settings, *, sync_discord: bool = False, say=print) -> int:
     install_redaction(bot_secrets(settings))  # before anything can log: no token, key or secret in any log line
     services = build_services(settings, sync_discord=sync_discord)
@@ -142,10 +154,7 @@ def serve(settings: Settings, *, sync_discord: bool = False, say=print) -> int:
     say(f"twin: {settings.cyberops_scenario}, a step every {settings.cyberops_tick_seconds:g} s"
         if settings.cyberops_tick_seconds > 0 else f"twin: {settings.cyberops_scenario}, steps only when asked")
     stop = threading.Event()
-    publisher = services.conversation.publisher = Publisher(services.conversation)  # posts off the clock's thread
-    threading.Thread(target=publisher.run, args=(stop,), daemon=True, name="cyberops-publisher").start()
-    threading.Thread(target=clock, args=(services.conversation,), daemon=True, name="cyberops-clock",
-                     kwargs={"tick_seconds": settings.cyberops_tick_seconds, "stop": stop}).start()
+    start_clock(services.conversation, tick_seconds=settings.cyberops_tick_seconds, stop=stop)
     try:
         _run_surfaces(services, settings, say)
     finally:

@@ -10,7 +10,8 @@ import pytest
 from slack_fake_api import FakeSlackAPI
 
 from bot.cli import main
-from bot.serve import build_services, clock
+from bot.serve import build_services, clock, start_clock
+from bot.surface import Message
 from bot.settings import Settings
 from twin.errors import InputError
 
@@ -68,6 +69,33 @@ def test_the_clock_steps_the_live_twin_until_stopped(tmp_path):
     stop.set()
     thread.join(5)
     assert int(conversation.defence.sim.t[0]) >= 3 and not thread.is_alive()
+    conversation.defence.close_connections()
+
+
+def test_serves_clock_moves_the_twin_and_its_publisher_posts_each_incident_step_once(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from bot.chat_cli import build_conversation
+    from bot.console import ConsoleSurface
+
+    out = io.StringIO()
+    conversation = build_conversation("demo", str(tmp_path / "c.db"), channels={"console": "ops"},
+                                      surfaces={"console": ConsoleSurface(Console(file=out, width=200))})
+    conversation.command(Message("console", "alice", "ops", "autonomy auto"))  # no step waits for a person
+    stop = threading.Event()
+    threads = start_clock(conversation, tick_seconds=0.2, stop=stop)
+    deadline = time.monotonic() + 60
+    while "Step 2 done" not in out.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)  # stop well before the next tick (0.2 s) could open a second incident
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    assert not any(t.is_alive() for t in threads)
+    text = out.getvalue()
+    assert "Step 2 done" in text and text.count("Step 0 done") == 1 and text.count("Step 1 done") == 1
+    assert conversation.publisher is not None and int(conversation.defence.sim.t[0]) >= 3
     conversation.defence.close_connections()
 
 
