@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -269,17 +269,19 @@ class Defence(LiveTwin, TwinState, Scopes):
         """A plan for the subnets in ``scope`` (None: all), on ``observation`` when given (else the twin now)."""
         policy = self.long.policy()
         budget = self.scenario.defender.actions_per_step
-        if scope is not None:
+        shown = perception
+        if scope is not None:  # the planner reads its incident's subnets (the tools still check any host)
             views = [v for v in views if v.region in scope]
+            shown = replace(perception, subnets=[s for s in perception.subnets if s.index in scope])
 
         def toolbox() -> Toolbox:
             return Toolbox(sim=self.sim, perception=perception, agents=self.agents, budget=budget, policy=policy,
                            requests=requests, recall=lambda q: [r.text for r in self.long.recall(q)],
                            observation=observation)
 
-        query = " ".join([self.scenario.attack.mode] + [s.subnet for s in perception.subnets if s.seen])
+        query = " ".join([self.scenario.attack.mode] + [s.subnet for s in shown.subnets if s.seen])
         lessons = [r.text for r in self.long.recall(query, limit=3)] if getattr(self.planner, "reads_lessons", True) else []
-        ctx = PlanContext(perception=perception, views=views, toolbox=toolbox(), budget=budget, lessons=lessons)
+        ctx = PlanContext(perception=shown, views=views, toolbox=toolbox(), budget=budget, lessons=lessons)
         return self.planner.plan(ctx)
 
     def execute(self, incident: str, action: dict[str, Any]) -> dict[str, Any]:

@@ -78,3 +78,21 @@ def test_a_model_told_to_approve_or_skip_confirmation_changes_nothing_and_is_aud
     assert refused and "cannot approve" in refused[0]["why"] and refused[0]["who"] == "planner:llm"
     assert not [e for e in entries if e["event"] in ("approved", "executed")]  # every plan was rejected
     store.close()
+
+
+def test_the_model_is_shown_only_the_subnets_its_incident_defends(fake_openai, tmp_path, weights):
+    from graph.llm_planner import llm_planner_from_env
+    from graph.planning import PlannedAction
+    from graph.runtime import Defence
+    from twin.scenario import load_scenario
+
+    fake_openai.script([text("Nothing to add.")])
+    d = Defence(scenario=load_scenario("demo"), store=open_store(tmp_path / "scoped.db"), agents=weights,
+                planner=llm_planner_from_env(), tick_on_act=False, restore=False)
+    net = d.sim.network
+    host = net.names[net.subnet_slice(2).start]
+    d.open_incident(requests=[PlannedAction("patch", (host,), "operator", None, "asked")])
+    report = next(m["content"] for m in fake_openai.requests[0]["messages"] if m["role"] == "user")
+    shown = json.loads(report.split("\n", 1)[1])["subnets"]
+    assert [s["subnet"] for s in shown] == [net.subnets[2]]
+    d.close_connections()
