@@ -70,16 +70,6 @@ class LiveTwin:
                 self.short.note_compromise(incident, host)
             return incident
 
-    def _incident_for(self, hosts: list[str]) -> str | None:
-        """The newest open incident defending every subnet of ``hosts`` (the whole twin counts), or None."""
-        net = self.sim.network
-        wanted = {int(net.subnet_of[net.index[h]]) for h in hosts}
-        for row in reversed(self.short.incidents(status="open")):
-            scope = self.scope(row["id"])
-            if scope is None or wanted <= set(scope):
-                return row["id"]
-        return None
-
     def tick_twin(self) -> dict[str, Any]:
         """Live twin: the attacker moves one step (saved as a snapshot); returns the metrics after it."""
         with self._lock:

@@ -54,3 +54,13 @@ class Scopes:
     def _subnets_of(self, hosts: Iterable[str]) -> list[str]:
         net = self.sim.network
         return sorted({net.subnets[int(net.subnet_of[net.index[h]])] for h in hosts if h in net.index})
+
+    def _incident_for(self, hosts: list[str]) -> str | None:
+        """The newest open incident defending every subnet of ``hosts`` (the whole twin counts), or None."""
+        net = self.sim.network
+        wanted = {int(net.subnet_of[net.index[h]]) for h in hosts}
+        for row in reversed(self.short.incidents(status="open")):
+            scope = self.scope(row["id"])
+            if scope is None or wanted <= set(scope):
+                return row["id"]
+        return None

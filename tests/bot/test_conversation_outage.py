@@ -9,24 +9,16 @@ import time
 
 import pytest
 from rich.console import Console
-from test_conversation import SCENARIO, Flaky, until_incident
+from test_conversation import SCENARIO, Flaky, recogniser, until_incident  # noqa: F401 - recogniser: a fixture
 
 from bot import replies
 from bot.console import ConsoleSurface
 from bot.conversation import Conversation
 from bot.surface import Message
-from graph.intent_slots import TwinNames
-from graph.intents import IntentRecogniser
 from graph.runtime import Defence
 from memory.outbox import Outbox
 from memory.store import open_store
-from twin.build import build_network
 from twin.scenario import scenario_from_dict
-
-
-@pytest.fixture(scope="module")
-def recogniser():
-    return IntentRecogniser(names=TwinNames.from_network(build_network(scenario_from_dict(SCENARIO))))
 
 
 @pytest.fixture

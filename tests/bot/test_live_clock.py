@@ -6,33 +6,13 @@ from __future__ import annotations
 import io
 import threading
 
-import pytest
 from rich.console import Console
-from test_conversation import SCENARIO, Flaky
+from test_conversation import Flaky
+from test_conversation_outage import defence, recogniser  # noqa: F401 - fixtures
 
 from bot.conversation import Conversation
 from bot.live_clock import Publisher
 from bot.surface import Message
-from graph.intent_slots import TwinNames
-from graph.intents import IntentRecogniser
-from graph.runtime import Defence
-from memory.store import open_store
-from twin.build import build_network
-from twin.scenario import scenario_from_dict
-
-
-@pytest.fixture(scope="module")
-def recogniser():
-    return IntentRecogniser(names=TwinNames.from_network(build_network(scenario_from_dict(SCENARIO))))
-
-
-@pytest.fixture
-def defence(tmp_path, weights):
-    store = open_store(tmp_path / "clock.db")
-    d = Defence(scenario=scenario_from_dict(SCENARIO), store=store, agents=weights, tick_on_act=False, restore=False)
-    yield d
-    d.close_connections()
-    store.close()
 
 
 class Hanging(Flaky):
